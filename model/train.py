@@ -1,0 +1,185 @@
+"""The training loop: gradient descent on cross-entropy, as in the lecture.
+
+    while norm(theta - theta_prev) > tolerance:
+        theta_prev = theta
+        theta = theta_prev - step_size * gradient(theta_prev)
+
+`gd` computes each gradient on the whole training set, `sgd` and `adam` on shuffled
+mini-batches (one epoch = one pass over the data). All randomness (split, initial
+weights, shuffling) comes from one `np.random.Generator` seeded by `config.seed`, so a
+run is reproducible bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from model.classifier import Classifier
+from model.config import TrainConfig
+from model.data import Dataset, Table, make_dataset, stratified_split
+from model.losses import one_hot
+from model.network import Network
+from model.optimizers import make_optimizer
+from model.types import FloatArray, IntArray
+
+__all__ = ["Progress", "TrainConfig", "TrainingCancelled", "train"]
+
+MAX_HISTORY = 200
+# Between history points, progress is still reported at least this often (seconds).
+PROGRESS_INTERVAL = 0.5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands: the training loss and accuracy after `epoch` epochs."""
+
+    epoch: int
+    max_epochs: int
+    loss: float
+    train_accuracy: float
+
+
+class TrainingCancelled(Exception):
+    """The progress callback returned False."""
+
+
+ProgressCallback = Callable[[Progress], bool | None]
+
+
+def _evaluate(net: Network, X: FloatArray, y: IntArray) -> tuple[float, float]:
+    """Mean loss and accuracy of `net` on (X, y). Shapes: X (n, d), y (n,)."""
+    z = net.logits(X)
+    loss = net.loss.value(z, one_hot(y, net.n_outputs))
+    predicted = (z[:, 0] > 0).astype(np.int64) if net.n_outputs == 1 else z.argmax(axis=1)
+    return loss, float(np.mean(predicted == y))
+
+
+def _standardizer(X: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Training-set mean and std; a constant column keeps std 1 (it is only centred)."""
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _epoch(
+    net: Network,
+    X: FloatArray,
+    T: FloatArray,
+    config: TrainConfig,
+    step: Callable[[FloatArray, FloatArray], None],
+    rng: np.random.Generator,
+) -> None:
+    """One pass over the training data: one full-batch step, or one per mini-batch."""
+    loss = net.loss
+    if config.optimizer == "gd":
+        a = net.forward(X)
+        net.backward_delta(loss.delta(a, T))
+        step(net.theta, net.grad)
+        return
+    order = rng.permutation(X.shape[0])
+    for start in range(0, X.shape[0], config.batch_size):
+        batch = order[start : start + config.batch_size]
+        a = net.forward(X[batch])
+        net.backward_delta(loss.delta(a, T[batch]))
+        step(net.theta, net.grad)
+
+
+def _build(config: TrainConfig, data: Dataset, rng: np.random.Generator) -> Network:
+    binary = len(data.classes) == 2
+    return Network.initialize(
+        data.X.shape[1],
+        [config.hidden_units] if config.hidden_units else [],
+        1 if binary else len(data.classes),
+        hidden_activation=config.hidden_activation,
+        output_activation="sigmoid" if binary else "softmax",
+        rng=rng,
+    )
+
+
+def train(
+    config: TrainConfig,
+    data: Table | None = None,
+    progress: ProgressCallback | None = None,
+) -> Classifier:
+    """Train a classifier on Iris (or on `data`) as `config` says.
+
+    `progress` is called with the training loss and accuracy at most once per epoch
+    (at each history point, at least every PROGRESS_INTERVAL seconds, and after the
+    last epoch); returning False stops the run with TrainingCancelled. Raises
+    ValueError for bad data or when the weights diverge to non-finite values.
+    """
+    started = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    dataset = make_dataset(config.features, config.target, data)
+    train_idx, test_idx = stratified_split(dataset.y, config.test_fraction, rng)
+    X_train, y_train = dataset.X[train_idx], dataset.y[train_idx]
+    mean = std = None
+    if config.standardize:
+        mean, std = _standardizer(X_train)
+        X_train = (X_train - mean) / std
+    net = _build(config, dataset, rng)
+    T_train = one_hot(y_train, net.n_outputs)
+    step = make_optimizer(config.optimizer, config.learning_rate).step
+    stride = max(1, math.ceil(config.max_epochs / (MAX_HISTORY - 1)))
+    history: list[dict[str, Any]] = []
+    converged, epoch, reported_at = False, 0, time.perf_counter()
+    # Overflow can only come from diverging weights, which the finiteness check reports.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, config.max_epochs + 1):
+            theta_prev = net.theta.copy()
+            _epoch(net, X_train, T_train, config, step, rng)
+            step_norm = float(np.linalg.norm(net.theta - theta_prev))
+            if not math.isfinite(step_norm):
+                raise ValueError(
+                    f"training diverged at epoch {epoch} (non-finite weights); "
+                    f"lower the learning_rate (now {config.learning_rate})"
+                )
+            converged = step_norm < config.tolerance
+            last = converged or epoch == config.max_epochs
+            record = epoch % stride == 0 or last
+            now = time.perf_counter()
+            report = progress is not None and (record or now - reported_at >= PROGRESS_INTERVAL)
+            if record or report:
+                loss, accuracy = _evaluate(net, X_train, y_train)
+                if record:
+                    history.append({"epoch": epoch, "loss": loss, "train_accuracy": accuracy})
+                if report and progress is not None:
+                    reported_at = now
+                    if progress(Progress(epoch, config.max_epochs, loss, accuracy)) is False:
+                        raise TrainingCancelled(f"training cancelled at epoch {epoch}")
+            if converged:
+                break
+    clf = Classifier(
+        network=net,
+        features=dataset.features,
+        classes=dataset.classes,
+        target=dataset.target,
+        mean=mean,
+        std=std,
+        training=config.to_dict(),
+        history=history,
+    )
+    clf.metrics = _metrics(clf, dataset, train_idx, test_idx)
+    clf.metrics.update(
+        epochs=epoch, converged=converged, seconds=round(time.perf_counter() - started, 6)
+    )
+    return clf
+
+
+def _metrics(
+    clf: Classifier, dataset: Dataset, train_idx: IntArray, test_idx: IntArray
+) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    for split, idx in (("train", train_idx), ("test", test_idx)):
+        if idx.size == 0:
+            metrics[f"{split}_accuracy"] = metrics[f"{split}_loss"] = None
+            continue
+        loss, accuracy = _evaluate(clf.network, clf.network_input(dataset.X[idx]), dataset.y[idx])
+        metrics[f"{split}_accuracy"], metrics[f"{split}_loss"] = accuracy, loss
+    return {key: metrics[key] for key in sorted(metrics)}
