@@ -1,0 +1,101 @@
+"""The app factory and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .cache import ModelCache
+from .errors import install_error_handler
+from .fastpath import FastPredict
+from .jobs import JobRunner
+from .logs import configure_logging
+from .middleware import RequestContext
+from .routes import backprop, health, metrics, models, predict, train
+from .schemas import TrainRequest
+from .settings import Settings
+from .store import ModelStore, new_id, now_iso
+
+log = logging.getLogger("backprop.app")
+
+DESCRIPTION = (
+    "The lecture's two-layer network in NumPy, served: predictions, background training "
+    "jobs, full backpropagation traces, model versions, the V2 inference protocol and "
+    "Prometheus metrics. Calls marked (token) need `Authorization: Bearer <token>`."
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the store, start following the active version and running jobs."""
+    settings: Settings = app.state.settings
+    store = await asyncio.to_thread(ModelStore, settings.model_dir)
+    await asyncio.to_thread(store.sync)
+    cache = ModelCache(store)
+    runner = JobRunner(store, settings.job_stale_seconds)
+    app.state.store, app.state.cache, app.state.runner = store, cache, runner
+    await asyncio.to_thread(runner.reap_stale)
+    if settings.train_on_empty:
+        config = train.job_config(TrainRequest())
+        job_id = new_id("job-")
+        if await asyncio.to_thread(store.registry.enqueue_if_empty, job_id, config, now_iso()):
+            log.info(
+                "the model store %s is empty: training the default model (%s)", store.root, job_id
+            )
+    await cache.refresh()
+    tasks = [
+        asyncio.create_task(cache.follow(settings.reload_interval)),
+        asyncio.create_task(runner.run_forever()),
+    ]
+    try:
+        yield
+    finally:
+        await runner.shutdown()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        store.close()
+
+
+def _token(settings: Settings) -> bytes:
+    if settings.api_token is not None:
+        return settings.api_token.get_secret_value().encode()
+    token = secrets.token_urlsafe(32)
+    log.warning("BACKPROP_API_TOKEN is not set; the token for this run is %s", token)
+    return token.encode()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service; nothing is loaded until the lifespan starts."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="backprop-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.token = _token(settings)
+    install_error_handler(app)
+    for router in (
+        health.router,
+        models.router,
+        predict.router,
+        train.router,
+        backprop.router,
+        metrics.router,
+    ):
+        app.include_router(router)
+    app.add_middleware(FastPredict)
+    app.add_middleware(
+        RequestContext,
+        max_body_bytes=settings.max_body_bytes,
+        max_train_body_bytes=settings.max_train_body_bytes,
+    )
+    return app

@@ -1,0 +1,99 @@
+"""``backprop-serve``: start uvicorn on the service, one or several workers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+
+from pydantic import ValidationError
+
+from .logs import configure_logging
+from .settings import Settings
+
+log = logging.getLogger("backprop.cli")
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _settings_help() -> str:
+    lines = ["settings (environment variables):"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "unset" if default is None else default
+        lines.append(f"  BACKPROP_{name.upper():<24} {field.description or ''} [{shown}]")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backprop-serve",
+        description="Serve the lecture's neural network over HTTP (FastAPI on uvicorn).",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", help="interface to bind (overrides BACKPROP_HOST)")
+    parser.add_argument("--port", type=int, help="TCP port (overrides BACKPROP_PORT)")
+    parser.add_argument("--workers", type=int, help="worker processes (overrides BACKPROP_WORKERS)")
+    return parser
+
+
+def _metrics_dir() -> str | None:
+    """A fresh folder for Prometheus' per-worker files; None when the caller set one."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.remove(os.path.join(given, name))
+        return None
+    made = tempfile.mkdtemp(prefix="backprop-metrics-")
+    os.environ[MULTIPROC_ENV] = made
+    return made
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """SIGTERM after uvicorn's graceful shutdown: nothing left to do."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    for name in ("host", "port", "workers"):
+        value = getattr(args, name)
+        if value is not None:
+            os.environ[f"BACKPROP_{name.upper()}"] = str(value)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.exit(f"backprop-serve: invalid settings: {exc}")
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.api_token is None:  # one token for every worker, logged once
+        token = secrets.token_urlsafe(32)
+        os.environ["BACKPROP_API_TOKEN"] = token
+        log.warning("BACKPROP_API_TOKEN is not set; the token for this run is %s", token)
+    made = _metrics_dir()
+
+    import uvicorn
+
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully;
+    # a SIGTERM handled here makes that clean stop exit 0, as orchestrators expect.
+    signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(
+            "service.asgi:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            log_level=settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=8,
+        )
+    finally:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)

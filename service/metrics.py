@@ -1,0 +1,107 @@
+"""Prometheus metrics, summed across uvicorn workers.
+
+With several workers the command line points ``PROMETHEUS_MULTIPROC_DIR`` at a
+fresh folder before any worker starts; each worker then writes its samples to
+files there and a scrape answered by any worker adds them all up.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_REQUESTS = Counter(
+    "backprop_http_requests_total",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "backprop_http_request_duration_seconds",
+    "Time from request to the end of the answer, by route template.",
+    ["route", "method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PREDICTIONS = Counter(
+    "backprop_predictions_total",
+    "Rows answered by /predict and V2 infer, by model version.",
+    ["version"],
+)
+TRAINING_JOBS = Counter(
+    "backprop_training_jobs_total",
+    "Training jobs that ended, by outcome.",
+    ["outcome"],
+)
+TRAINING_DURATION = Histogram(
+    "backprop_training_job_duration_seconds",
+    "Wall time of training jobs, from start to end, by outcome.",
+    ["outcome"],
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+MODEL_INFO = Gauge(
+    "backprop_model_info",
+    "1 for the model version a worker serves as active, 0 for versions it served before.",
+    ["version"],
+    multiprocess_mode="max",
+)
+MODEL_LOAD_FAILURES = Counter(
+    "backprop_model_load_failures_total",
+    "Stored versions that failed verification when loaded.",
+)
+
+_request_children: dict[tuple[str, str, int], tuple[object, object]] = {}
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and its duration."""
+    key = (route, method, status)
+    children = _request_children.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(route, method, str(status)),
+            HTTP_DURATION.labels(route, method),
+        )
+        _request_children[key] = children
+    children[0].inc()  # type: ignore[attr-defined]
+    children[1].observe(seconds)  # type: ignore[attr-defined]
+
+
+def set_active_version(previous: str | None, current: str | None) -> None:
+    """Move the model-info gauge from one version to another."""
+    if previous is not None and previous != current:
+        MODEL_INFO.labels(previous).set(0)
+    if current is not None:
+        MODEL_INFO.labels(current).set(1)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric, across workers when there are several."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def prepare_multiprocess_dir(path: str) -> None:
+    """Empty the samples folder before the workers start (stale files would add up)."""
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+
+
+def mark_worker_dead(pid: int) -> None:
+    """Drop a finished worker's live gauges (called by the supervisor)."""
+    if os.environ.get(MULTIPROC_ENV):
+        _multiprocess.mark_process_dead(pid)

@@ -1,0 +1,153 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware): request id, access log, metrics and
+the body-size limit, for every request including the fast predict path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from . import metrics
+
+log = logging.getLogger("backprop.access")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+class RequestContext:
+    """Tags each request with an id, logs one line, counts it, bounds its body."""
+
+    def __init__(self, app: Any, max_body_bytes: int, max_train_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_train_body_bytes = max_train_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = _request_id(scope)
+        status = 500
+        rid_header = (b"x-request-id", request_id)
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        try:
+            limit = self._limit(scope)
+            length = _content_length(scope) if scope["method"] in _WITH_BODY else 0
+            if length is None:  # chunked: read it here, bounded, then replay it
+                body = await read_body(receive, limit)
+                if body is None:
+                    await send_413(send_with_id, limit)
+                    return
+                receive = _replay(body)
+            if length is not None and length > limit:
+                await send_413(send_with_id, limit)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = _route_template(scope)
+            metrics.observe_request(route, scope["method"], status, elapsed)
+            log.info(
+                "%s %s %d %.2fms",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={
+                    "request_id": request_id.decode(),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
+
+    def _limit(self, scope: Scope) -> int:
+        return self.max_train_body_bytes if scope["path"] == "/train" else self.max_body_bytes
+
+
+def _request_id(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _REQUEST_ID.match(value):
+            return bytes(value)
+    return uuid.uuid4().hex.encode()
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared body size; None when the body is chunked (no Content-Length)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return None
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None) or scope.get("route_template")
+    return path if isinstance(path, str) else "unmatched"
+
+
+async def send_413(send: Any, limit: int) -> None:
+    body = orjson.dumps({"detail": f"the request body is larger than the limit of {limit} bytes"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole request body, or None when it exceeds ``limit`` bytes."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -1,0 +1,106 @@
+"""One sample forward and backward, as in the lecture's "Backpropagation by Hand"."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from model.network import Network, lecture_network
+from model.trace import trace_backprop
+
+from ..deps import CacheDep
+from ..dot import trace_to_dot
+from ..errors import InvalidInput, ServiceError
+from ..schemas import BackpropRequest
+
+router = APIRouter(prefix="/backprop", tags=["backprop"])
+
+_RESERVED = frozenset({"x", "label", "version", "weights", "format", "learning_rate"})
+_INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+class NotImplementedYet(ServiceError):
+    status_code = 501
+
+
+def _label(raw: str) -> int | str:
+    """A query label: an integer class index (0/1 for binary) or a class name."""
+    return int(raw) if _INTEGER.match(raw.strip()) else raw
+
+
+def _named_sample(request: Request, features: tuple[str, ...]) -> list[float] | None:
+    named = {k: v for k, v in request.query_params.items() if k not in _RESERVED}
+    if not named:
+        return None
+    if set(named) != set(features):
+        raise InvalidInput(
+            ["query"], f"name exactly the features {list(features)}; got {sorted(named)}"
+        )
+    try:
+        return [float(named[name]) for name in features]
+    except ValueError:
+        raise InvalidInput(["query"], "every feature value must be a number") from None
+
+
+def _answer(trace: dict[str, Any], version: str, fmt: str) -> Response:
+    trace = {"model_version": version, **trace}
+    if fmt == "dot":
+        return PlainTextResponse(trace_to_dot(trace), media_type="text/vnd.graphviz")
+    if fmt == "html":
+        raise NotImplementedYet("format=html comes with the dashboard; use json or dot")
+    return Response(orjson.dumps(trace), media_type="application/json")
+
+
+def _trace(target: Any, x: list[float], label: Any, learning_rate: float | None) -> dict[str, Any]:
+    try:
+        return trace_backprop(target, x, label, learning_rate=learning_rate).to_dict()
+    except ValueError as exc:
+        raise InvalidInput(["query"], str(exc)) from None
+
+
+@router.get("", response_model=None)
+async def backprop_trace(
+    request: Request,
+    cache: CacheDep,
+    label: str = Query(description="0/1 or a class name (binary), class index or name"),
+    x: list[float] | None = Query(None, description="The sample, in feature order"),
+    version: str | None = Query(None, description="A stored version (default: active)"),
+    weights: Literal["lecture"] | None = Query(None, description="The lecture's example"),
+    format: Literal["json", "html", "dot"] = Query("json"),
+    learning_rate: float | None = Query(None, gt=0, le=10, description="Show one GD step"),
+) -> Response:
+    """Forward and backward pass of one sample, every intermediate value, a gradient check."""
+    target: Any
+    if weights == "lecture":
+        if version is not None:
+            raise InvalidInput(["query", "version"], "give either weights=lecture or version=")
+        target, name, features = lecture_network(), "lecture", ("x1", "x2")
+    else:
+        model = await cache.get(version)
+        target, name, features = model.classifier, model.version, model.features
+    named = None if weights == "lecture" else _named_sample(request, features)
+    if x and named:
+        raise InvalidInput(["query"], "give the sample either as x= or by feature name")
+    sample = x or named
+    if not sample:
+        raise InvalidInput(
+            ["query", "x"], f"give the sample as x= repeated for {list(features)}", "missing"
+        )
+    return _answer(_trace(target, sample, _label(label), learning_rate), name, format)
+
+
+@router.post("", response_model=None)
+async def backprop_custom(
+    body: BackpropRequest, format: Literal["json", "dot"] = Query("json")
+) -> Response:
+    """The same trace for the caller's own weights (no standardisation)."""
+    try:
+        network = Network.from_spec([layer.model_dump() for layer in body.weights.layers])
+    except ValueError as exc:
+        raise InvalidInput(["body", "weights"], str(exc)) from None
+    trace = _trace(network, body.x, body.label, body.learning_rate)
+    return _answer(trace, "custom", format)

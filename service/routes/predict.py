@@ -1,0 +1,39 @@
+"""``POST /predict``. The fast ASGI path answers it first (see ``fastpath``); this
+route documents it in the OpenAPI schema and serves it if the fast path is off.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from ..fastpath import predict_answer
+from ..schemas import PredictRequest, PredictResponse
+
+router = APIRouter(tags=["predict"])
+
+_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+    }
+}
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    openapi_extra=_DOC,
+    responses={
+        404: {"description": "Unknown version"},
+        413: {"description": "Body over max_body_bytes"},
+        422: {"description": "Not JSON, wrong features, too many rows, non-finite values"},
+        503: {"description": "No model loaded"},
+    },
+)
+async def predict(
+    request: Request,
+    version: str | None = Query(None, description="A stored version instead of the active one"),
+) -> Response:
+    """Label and class probabilities for 1 to max_batch_rows rows, from one version."""
+    status, body = await predict_answer(request.app.state, await request.body(), version)
+    return Response(body, status_code=status, media_type="application/json")

@@ -1,0 +1,200 @@
+"""Pydantic request and response types: the edge of the service, and its OpenAPI page."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+MAX_TABLE_ROWS = 100_000
+MAX_TABLE_FEATURES = 64
+
+
+class Health(BaseModel):
+    status: str
+    model_version: str | None = None
+    reason: str | None = None
+
+
+class LayerInfo(BaseModel):
+    name: str | None = None
+    in_: int = Field(alias="in")
+    out: int
+    activation: str
+    bias: bool
+
+
+class ModelMetadata(BaseModel):
+    """A stored version's metadata (the manifest without the loss history)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str
+    created_at: str
+    features: list[str]
+    classes: list[str]
+    target: str
+    architecture: dict[str, Any]
+    preprocessing: dict[str, Any]
+    training: dict[str, Any]
+    metrics: dict[str, Any]
+    sha256: str
+    name: str | None = Field(None, description="The served model's name (GET /model only).")
+    active: bool | None = Field(None, description="Whether this is the active version.")
+    status: str | None = Field(None, description="`ok`, or `invalid` when it failed checks.")
+    reason: str | None = Field(None, description="Why an invalid version failed.")
+
+
+class PredictRequest(BaseModel):
+    """Rows in the model's feature order, or objects keyed by feature name."""
+
+    instances: list[list[float]] | list[dict[str, float]] = Field(
+        min_length=1,
+        examples=[[[5.1, 3.5], [6.7, 3.1]], [{"sepal_length": 5.1, "sepal_width": 3.5}]],
+    )
+
+
+class Prediction(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    predictions: list[Prediction]
+
+
+class TableData(BaseModel):
+    """A caller's own table: named columns, numeric rows and a string label per row."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    feature_names: list[str] = Field(min_length=1, max_length=1000)
+    rows: list[list[float]] = Field(min_length=2, max_length=MAX_TABLE_ROWS)
+    labels: list[str] = Field(min_length=2, max_length=MAX_TABLE_ROWS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TableData:
+        names = self.feature_names
+        if len(set(names)) != len(names):
+            raise ValueError(f"data.feature_names must be distinct, got {names}")
+        width = len(names)
+        for i, row in enumerate(self.rows):
+            if len(row) != width:
+                raise ValueError(
+                    f"data.rows[{i}] has {len(row)} values; every row needs {width}, "
+                    f"one per name in data.feature_names"
+                )
+        if len(self.labels) != len(self.rows):
+            raise ValueError(
+                f"data.labels has {len(self.labels)} entries for {len(self.rows)} rows"
+            )
+        if len(set(self.labels)) < 2:
+            raise ValueError("data.labels must hold at least 2 distinct labels")
+        return self
+
+
+class TrainRequest(BaseModel):
+    """A training job; every field is optional and the defaults give the default model."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    features: list[str] | None = Field(
+        None, min_length=1, max_length=MAX_TABLE_FEATURES, description="Input features."
+    )
+    target: Literal["setosa", "versicolor", "virginica", "species"] | None = None
+    hidden_units: int | None = Field(None, ge=0, le=64)
+    hidden_activation: Literal["sigmoid", "tanh", "relu"] | None = None
+    optimizer: Literal["gd", "sgd", "adam"] | None = None
+    learning_rate: float | None = Field(None, gt=0, le=10)
+    batch_size: int | None = Field(None, ge=1)
+    max_epochs: int | None = Field(None, ge=1, le=100_000)
+    tolerance: float | None = Field(None, ge=0)
+    standardize: bool | None = None
+    test_fraction: float | None = Field(None, ge=0, le=0.5)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    data: TableData | None = None
+    activate: bool = True
+    min_test_accuracy: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _features(self) -> TrainRequest:
+        if self.features is None:
+            return self
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(f"features must be distinct, got {self.features}")
+        known = self.data.feature_names if self.data else IRIS_FEATURES
+        unknown = [f for f in self.features if f not in known]
+        if unknown:
+            where = "data.feature_names" if self.data else "the Iris features"
+            raise ValueError(f"features {unknown} are not among {where}: {list(known)}")
+        if self.data is None and len(self.features) > len(IRIS_FEATURES):
+            raise ValueError("features takes 1 to 4 Iris features")
+        return self
+
+    @model_validator(mode="after")
+    def _data_width(self) -> TrainRequest:
+        if self.data and self.features is None and len(self.data.feature_names) > 64:
+            raise ValueError(
+                f"data has {len(self.data.feature_names)} columns; pick at most 64 with features"
+            )
+        if self.data and self.target is not None:
+            raise ValueError("target does not apply with data: the labels define the classes")
+        return self
+
+
+class JobProgress(BaseModel):
+    epoch: int
+    max_epochs: int
+    loss: float | None
+
+
+class JobResult(BaseModel):
+    model_version: str
+    metrics: dict[str, Any]
+    activated: bool
+    gate_passed: bool
+
+
+class Job(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status_url: str
+    config: dict[str, Any]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: JobProgress | None
+    history: list[dict[str, Any]]
+    result: JobResult | None
+    error: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class BackpropLayerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    weights: list[list[float]]
+    bias: list[float] | None = None
+    activation: str = "sigmoid"
+
+
+class BackpropWeights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    layers: list[BackpropLayerSpec] = Field(min_length=1, max_length=16)
+
+
+class BackpropRequest(BaseModel):
+    """One sample and the caller's own weights, to check a hand computation."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    x: list[float] = Field(min_length=1, max_length=1000)
+    label: int | float | str
+    weights: BackpropWeights
+    learning_rate: float | None = Field(None, gt=0, le=10)

@@ -1,0 +1,70 @@
+"""Service settings, read from ``BACKPROP_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; each field is ``BACKPROP_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BACKPROP_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    model_dir: Path = Path("./models")
+    """The model store: one folder per version plus the SQLite registry."""
+
+    api_token: SecretStr | None = None
+    """Bearer token for mutating calls; a random one is made and logged when unset."""
+
+    host: str = "127.0.0.1"
+    """Interface the server binds to (0.0.0.0 to listen on every interface)."""
+
+    port: int = Field(8000, ge=0, le=65535)
+    """TCP port of the server."""
+
+    workers: int = Field(1, ge=1, le=64)
+    """Number of uvicorn worker processes."""
+
+    model_name: str = Field("iris-net", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    """Name of the served model in the V2 protocol and in GET /model."""
+
+    max_batch_rows: int = Field(10_000, ge=1)
+    """Most rows one /predict request may carry."""
+
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    """Largest /predict (and V2 infer) body; larger is a 413."""
+
+    max_train_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """Largest /train body (inline data of up to 100,000 rows)."""
+
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    """Log level of the service and uvicorn."""
+
+    log_format: Literal["text", "json"] = "text"
+    """`text` for people, `json` (one object per line) for log shippers."""
+
+    train_on_empty: bool = True
+    """Train the lecture's default model at start when the store holds no version."""
+
+    train_queue_size: int = Field(8, ge=1, le=1000)
+    """Most queued training jobs; one more is answered 429 with Retry-After."""
+
+    train_wait_seconds: float = Field(60.0, gt=0, le=3600)
+    """Longest a `POST /train?wait=true` call waits before answering 202."""
+
+    reload_interval: float = Field(0.25, gt=0, le=10)
+    """Seconds between checks of the registry's active version in each worker."""
+
+    job_stale_seconds: float = Field(10.0, gt=1, le=3600)
+    """A running job whose heartbeat is older than this is marked failed."""
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
