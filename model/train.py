@@ -56,6 +56,11 @@ def _evaluate(net: Network, X: FloatArray, y: IntArray) -> tuple[float, float]:
     """Mean loss and accuracy of `net` on (X, y). Shapes: X (n, d), y (n,)."""
     z = net.logits(X)
     loss = net.loss.value(z, one_hot(y, net.n_outputs))
+    if not math.isfinite(loss):
+        raise ValueError(
+            "the loss overflowed (inputs or weights too large for float64); "
+            "standardize the inputs or lower the learning_rate"
+        )
     predicted = (z[:, 0] > 0).astype(np.int64) if net.n_outputs == 1 else z.argmax(axis=1)
     return loss, float(np.mean(predicted == y))
 
@@ -114,9 +119,9 @@ def train(
     last epoch); returning False stops the run with TrainingCancelled. Raises
     ValueError for bad data or when the weights diverge to non-finite values.
     """
-    started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     dataset = make_dataset(config.features, config.target, data)
+    started = time.perf_counter()
     train_idx, test_idx = stratified_split(dataset.y, config.test_fraction, rng)
     X_train, y_train = dataset.X[train_idx], dataset.y[train_idx]
     mean = std = None
@@ -135,10 +140,11 @@ def train(
             theta_prev = net.theta.copy()
             _epoch(net, X_train, T_train, config, step, rng)
             step_norm = float(np.linalg.norm(net.theta - theta_prev))
-            if not math.isfinite(step_norm):
+            # The norm itself may overflow for huge but finite weights; that is no error.
+            if not math.isfinite(step_norm) and not np.all(np.isfinite(net.theta)):
                 raise ValueError(
                     f"training diverged at epoch {epoch} (non-finite weights); "
-                    f"lower the learning_rate (now {config.learning_rate})"
+                    f"lower the learning_rate (now {config.learning_rate}) or standardize"
                 )
             converged = step_norm < config.tolerance
             last = converged or epoch == config.max_epochs
@@ -165,7 +171,8 @@ def train(
         training=config.to_dict(),
         history=history,
     )
-    clf.metrics = _metrics(clf, dataset, train_idx, test_idx)
+    with np.errstate(over="ignore", invalid="ignore"):
+        clf.metrics = _metrics(clf, dataset, train_idx, test_idx)
     clf.metrics.update(
         epochs=epoch, converged=converged, seconds=round(time.perf_counter() - started, 6)
     )
