@@ -31,10 +31,10 @@ MAX_HISTORY = 200
 class _Reporter:
     """The progress callback: history, throttled registry writes, cancel checks."""
 
-    def __init__(self, store: ModelStore, job_id: str) -> None:
+    def __init__(self, store: ModelStore, job_id: str, parent: int | None) -> None:
         self.store = store
         self.job_id = job_id
-        self.parent = os.getppid()
+        self.parent = parent  # the worker that claimed the job (it may be gone already)
         self.history: list[dict[str, Any]] = []
         self.stride = 1
         self.last_report = 0.0
@@ -75,7 +75,7 @@ def run_job(store: ModelStore, job_id: str) -> str:
     config = TrainConfig.from_dict(options)
     raw = registry.job_data(job_id)
     table = Table(**orjson.loads(raw)) if raw else None
-    reporter = _Reporter(store, job_id)
+    reporter = _Reporter(store, job_id, job.owner_pid)
     try:
         clf = train(config, table, reporter)
     except TrainingCancelled:
