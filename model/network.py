@@ -200,6 +200,11 @@ class Network:
             a = layer.act.forward(layer.pre_activation(a))
         return self.layers[-1].pre_activation(a)
 
+    def clear_cache(self) -> None:
+        """Drop what the last forward cached (e.g. the training inputs, after training)."""
+        for layer in self.layers:
+            layer.x = layer.z = layer.a = None
+
     def copy(self) -> Network:
         """An independent copy (own parameters, empty caches)."""
         return Network([Dense(x.name, x.W, x.b, x.activation) for x in self.layers])

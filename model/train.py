@@ -161,6 +161,7 @@ def train(
                         raise TrainingCancelled(f"training cancelled at epoch {epoch}")
             if converged:
                 break
+    net.clear_cache()
     clf = Classifier(
         network=net,
         features=dataset.features,

@@ -17,6 +17,8 @@ def test_default_model_reaches_accuracy_floors(default_model: Classifier) -> Non
     assert default_model.features == ["sepal_length", "sepal_width"]
     assert default_model.classes == ["not-setosa", "setosa"]
     assert default_model.target == "setosa"
+    # The trained network keeps no cached training data.
+    assert all(layer.x is None and layer.a is None for layer in default_model.network.layers)
     assert [(x.n_in, x.n_out, x.activation) for x in default_model.network.layers] == [
         (2, 3, "sigmoid"),
         (3, 1, "sigmoid"),
