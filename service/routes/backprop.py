@@ -21,6 +21,7 @@ router = APIRouter(prefix="/backprop", tags=["backprop"])
 
 _RESERVED = frozenset({"x", "label", "version", "weights", "format", "learning_rate"})
 _INTEGER = re.compile(r"^[+-]?\d+$")
+MAX_TRACE_PARAMETERS = 10_000
 
 
 class NotImplementedYet(ServiceError):
@@ -55,11 +56,13 @@ def _answer(trace: dict[str, Any], version: str, fmt: str) -> Response:
     return Response(orjson.dumps(trace), media_type="application/json")
 
 
-def _trace(target: Any, x: list[float], label: Any, learning_rate: float | None) -> dict[str, Any]:
+def _trace(
+    target: Any, x: list[float], label: Any, learning_rate: float | None, loc: str = "query"
+) -> dict[str, Any]:
     try:
         return trace_backprop(target, x, label, learning_rate=learning_rate).to_dict()
     except ValueError as exc:
-        raise InvalidInput(["query"], str(exc)) from None
+        raise InvalidInput([loc], str(exc)) from None
 
 
 @router.get("", response_model=None)
@@ -98,9 +101,18 @@ async def backprop_custom(
     body: BackpropRequest, format: Literal["json", "dot"] = Query("json")
 ) -> Response:
     """The same trace for the caller's own weights (no standardisation)."""
+    layers = body.weights.layers
+    size = sum(
+        len(layer.weights) * len(layer.weights[0] if layer.weights else ()) for layer in layers
+    )
+    if size > MAX_TRACE_PARAMETERS:  # the gradient check runs two passes per parameter
+        raise InvalidInput(
+            ["body", "weights"],
+            f"the network has {size} weights; a trace takes at most {MAX_TRACE_PARAMETERS}",
+        )
     try:
-        network = Network.from_spec([layer.model_dump() for layer in body.weights.layers])
+        network = Network.from_spec([layer.model_dump() for layer in layers])
     except ValueError as exc:
         raise InvalidInput(["body", "weights"], str(exc)) from None
-    trace = _trace(network, body.x, body.label, body.learning_rate)
+    trace = _trace(network, body.x, body.label, body.learning_rate, loc="body")
     return _answer(trace, "custom", format)

@@ -185,3 +185,13 @@ def test_bad_posted_weights_are_422(server: Server, weights: dict[str, object]) 
 def test_unknown_version_trace_is_404(server: Server) -> None:
     response = server.get("/backprop?x=5&x=3&label=1&version=v-nope")
     assert response.status_code == 404
+
+
+def test_posted_network_too_large_to_trace_is_422(server: Server) -> None:
+    layer = {"weights": [[0.01] * 101 for _ in range(100)], "activation": "softmax"}
+    response = server.post(
+        "/backprop", json={"x": [1.0] * 100, "label": 0, "weights": {"layers": [layer]}}
+    )
+    assert response.status_code == 422
+    assert "at most 10000" in response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "weights"]
