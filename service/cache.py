@@ -89,6 +89,7 @@ class ModelCache:
         try:
             clf = await asyncio.to_thread(self.store.load, version)
         except ModelFormatError as exc:
+            metrics.MODEL_LOAD_FAILURES.inc()
             raise ModelUnavailable(f"version {version} failed verification: {exc}") from exc
         return LoadedModel(version, clf, {"version": version, **record.summary})
 

@@ -7,7 +7,9 @@ files there and a scrape answered by any worker adds them all up.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +22,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]*_(\d+)\.db$")
 
 HTTP_REQUESTS = Counter(
     "backprop_http_requests_total",
@@ -52,7 +55,9 @@ MODEL_INFO = Gauge(
     "backprop_model_info",
     "1 for the model version a worker serves as active, 0 for versions it served before.",
     ["version"],
-    multiprocess_mode="max",
+    # Live workers only: a worker that died (and was replaced) must not keep
+    # reporting the version it served; see _forget_dead_workers.
+    multiprocess_mode="livemax",
 )
 MODEL_LOAD_FAILURES = Counter(
     "backprop_model_load_failures_total",
@@ -86,11 +91,36 @@ def set_active_version(previous: str | None, current: str | None) -> None:
 
 def exposition() -> tuple[bytes, str]:
     """The text format of every metric, across workers when there are several."""
-    if os.environ.get(MULTIPROC_ENV):
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        _forget_dead_workers(path)
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def _forget_dead_workers(path: str) -> None:
+    """Drop the live-only gauges of workers that no longer run (counters stay summed).
+
+    uvicorn replaces a worker that dies without telling the application, so the
+    scrape itself notices: a ``gauge_live*_<pid>.db`` file whose process is gone.
+    """
+    for name in os.listdir(path):
+        match = _LIVE_GAUGE_FILE.match(name)
+        if match and not _pid_alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):  # another worker's scrape was first
+                _multiprocess.mark_process_dead(int(match.group(1)), path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def prepare_multiprocess_dir(path: str) -> None:
@@ -99,9 +129,3 @@ def prepare_multiprocess_dir(path: str) -> None:
     for name in os.listdir(path):
         if name.endswith(".db"):
             os.remove(os.path.join(path, name))
-
-
-def mark_worker_dead(pid: int) -> None:
-    """Drop a finished worker's live gauges (called by the supervisor)."""
-    if os.environ.get(MULTIPROC_ENV):
-        _multiprocess.mark_process_dead(pid)
