@@ -17,7 +17,7 @@ from .fastpath import FastPredict
 from .jobs import JobRunner
 from .logs import configure_logging
 from .middleware import RequestContext
-from .routes import backprop, health, metrics, models, predict, train
+from .routes import backprop, health, metrics, models, predict, train, v2
 from .schemas import TrainRequest
 from .settings import Settings
 from .store import ModelStore, new_id, now_iso
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         train.router,
         backprop.router,
         metrics.router,
+        v2.router,
     ):
         app.include_router(router)
     app.add_middleware(FastPredict)

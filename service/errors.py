@@ -1,4 +1,6 @@
-"""Domain errors and the one handler that renders them as ``{"detail": ...}``."""
+"""Domain errors and the one handler that renders them: ``{"detail": ...}`` on the
+native API, ``{"error": "..."}`` under ``/v2`` (the Open Inference Protocol's shape).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ServiceError(Exception):
@@ -56,6 +60,21 @@ class StoreError(ServiceError):
     status_code = 500
 
 
+class BadRequest(ServiceError):
+    """A V2 request the protocol refuses (bad tensor, bad JSON): a 400."""
+
+    status_code = 400
+
+
+class UnsupportedEncoding(ServiceError):
+    """A request body in a content coding the service cannot decode."""
+
+    status_code = 415
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Accept-Encoding": "gzip, deflate"})
+
+
 class InvalidInput(ServiceError):
     """A 422 in FastAPI's list form: ``[{"loc": [...], "msg": ..., "type": ...}]``."""
 
@@ -71,9 +90,35 @@ def error_body(exc: ServiceError) -> dict[str, Any]:
     return {"detail": exc.detail}
 
 
-async def _handle(_: Request, exc: Exception) -> JSONResponse:
+def is_v2_path(path: str) -> bool:
+    """Whether ``path`` belongs to the Open Inference Protocol (errors as ``{"error"}``)."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def error_message(exc: ServiceError) -> str:
+    """The error as one sentence, for the V2 shape ``{"error": "..."}``."""
+    if isinstance(exc, InvalidInput):
+        return exc.msg
+    return exc.detail if isinstance(exc.detail, str) else str(exc)
+
+
+def v2_error_body(exc: ServiceError) -> dict[str, str]:
+    return {"error": error_message(exc)}
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return JSONResponse(error_body(exc), status_code=exc.status_code, headers=exc.headers)
+    body = v2_error_body(exc) if is_v2_path(request.scope["path"]) else error_body(exc)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _handle_http(request: Request, exc: Exception) -> Any:
+    """FastAPI's own answer (404, 405, ...), but in the V2 shape under ``/v2``."""
+    assert isinstance(exc, StarletteHTTPException)
+    if not is_v2_path(request.scope["path"]):
+        return await http_exception_handler(request, exc)
+    message = f"{exc.detail}: {request.method} {request.scope['path']}"
+    return JSONResponse({"error": message}, exc.status_code, headers=exc.headers)
 
 
 def _finite(value: Any) -> Any:
@@ -87,15 +132,20 @@ def _finite(value: Any) -> Any:
     return value
 
 
-async def _handle_validation(_: Request, exc: Exception) -> JSONResponse:
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 list form, safe when the rejected input holds NaN or Infinity."""
     assert isinstance(exc, RequestValidationError)
+    if is_v2_path(request.scope["path"]):  # the protocol knows 400, never 422
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"}, 400)
     return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
 def install_error_handler(app: FastAPI) -> None:
     """Render every ``ServiceError`` the same way, and validation errors safely."""
     app.add_exception_handler(ServiceError, _handle)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
     app.add_exception_handler(RequestValidationError, _handle_validation)
 
 

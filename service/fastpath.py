@@ -16,6 +16,7 @@ from .errors import ModelNotFound, ServiceError, error_body
 from .inference import parse_instances, predictions
 from .middleware import read_body, send_413
 from .store import is_valid_version
+from .v2.infer import infer_target, serve_infer
 
 _JSON = (b"content-type", b"application/json")
 
@@ -45,14 +46,18 @@ async def predict_answer(state: Any, body: bytes, version: str | None) -> tuple[
 
 
 class FastPredict:
-    """ASGI middleware that answers ``POST /predict`` itself."""
+    """ASGI middleware that answers ``POST /predict`` and V2 infer calls itself."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/predict":
+            target = infer_target(scope["path"]) if scope["type"] == "http" else None
+            if target is not None and scope["method"] == "POST":
+                await serve_infer(scope, receive, send, *target)
+            else:
+                await self.app(scope, receive, send)
             return
         scope["route_template"] = "/predict"
         state = scope["app"].state

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from . import metrics
+from .errors import is_v2_path
 
 log = logging.getLogger("backprop.access")
 
@@ -37,32 +38,45 @@ class RequestContext:
         start = time.perf_counter()
         request_id = _request_id(scope)
         status = 500
+        observed = False
         rid_header = (b"x-request-id", request_id)
+
+        def observe() -> float:
+            nonlocal observed
+            elapsed = time.perf_counter() - start
+            if not observed:
+                observed = True
+                metrics.observe_request(_route_template(scope), scope["method"], status, elapsed)
+            return elapsed
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), rid_header]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the last byte leaves: a client that has its answer
+                # (and then scrapes any worker) always finds its request counted.
+                observe()
             await send(message)
 
         try:
             limit = self._limit(scope)
             length = _content_length(scope) if scope["method"] in _WITH_BODY else 0
+            v2 = is_v2_path(scope["path"])
             if length is None:  # chunked: read it here, bounded, then replay it
                 body = await read_body(receive, limit)
                 if body is None:
-                    await send_413(send_with_id, limit)
+                    await send_413(send_with_id, limit, v2=v2)
                     return
                 receive = _replay(body)
             if length is not None and length > limit:
-                await send_413(send_with_id, limit)
+                await send_413(send_with_id, limit, v2=v2)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - start
+            elapsed = observe()
             route = _route_template(scope)
-            metrics.observe_request(route, scope["method"], status, elapsed)
             log.info(
                 "%s %s %d %.2fms",
                 scope["method"],
@@ -120,8 +134,10 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-async def send_413(send: Any, limit: int) -> None:
-    body = orjson.dumps({"detail": f"the request body is larger than the limit of {limit} bytes"})
+async def send_413(send: Any, limit: int, *, v2: bool = False) -> None:
+    """Refuse a body over ``limit`` bytes, in the V2 error shape under ``/v2``."""
+    message = f"the request body is larger than the limit of {limit} bytes"
+    body = orjson.dumps({"error": message} if v2 else {"detail": message})
     await send(
         {
             "type": "http.response.start",

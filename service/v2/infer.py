@@ -1,0 +1,127 @@
+"""``POST /v2/models/{name}[/versions/{version}]/infer`` served straight from ASGI.
+
+As for ``/predict`` (see ``service.fastpath``), the framework's routing and response
+layers would cost more than the forward pass, so ``FastPredict`` hands these paths
+here; the FastAPI routes of the same paths document them and call ``infer_answer``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+
+from .. import metrics
+from ..errors import BadRequest, PayloadTooLarge, ServiceError, UnsupportedEncoding, v2_error_body
+from ..middleware import read_body, send_413
+from .metadata import served_model
+from .response import encode_response
+from .tensors import parse_request
+
+INFER_ROUTE = "/v2/models/{model_name}/infer"
+VERSIONED_INFER_ROUTE = "/v2/models/{model_name}/versions/{model_version}/infer"
+HEADER_LENGTH = b"inference-header-content-length"
+
+Headers = list[tuple[bytes, bytes]]
+_JSON = (b"content-type", b"application/json")
+_BINARY = (b"content-type", b"application/octet-stream")
+_WBITS = {b"gzip": 31, b"deflate": 15, b"x-gzip": 31}  # zlib's window bits per coding
+
+
+def infer_target(path: str) -> tuple[str, str | None] | None:
+    """Model name and version (None: the active one) of an infer path; None otherwise."""
+    if not path.startswith("/v2/models/") or not path.endswith("/infer"):
+        return None
+    parts = path.split("/")  # "", "v2", "models", name, ["versions", version,] "infer"
+    if len(parts) == 5 and parts[3]:
+        return parts[3], None
+    if len(parts) == 7 and parts[4] == "versions" and parts[3] and parts[5]:
+        return parts[3], parts[5]
+    return None
+
+
+async def infer_answer(
+    state: Any,
+    name: str,
+    version: str | None,
+    body: bytes,
+    header_length: bytes | None,
+    encoding: bytes | None,
+) -> tuple[int, Headers, bytes]:
+    """Status, headers and body of a V2 inference call."""
+    settings = state.settings
+    try:
+        model = await served_model(state.cache, settings.model_name, name, version)
+        body = _decoded(body, encoding, settings.max_body_bytes)
+        request = parse_request(body, _length(header_length), model, settings.max_batch_rows)
+        proba = model.classifier.predict_proba(request.X)
+        answer, json_length = encode_response(
+            name, model.version, request.id, proba, model.classes, request.outputs
+        )
+    except ServiceError as exc:
+        extra = exc.headers or {}
+        headers = [_JSON, *((k.lower().encode(), v.encode()) for k, v in extra.items())]
+        return exc.status_code, headers, orjson.dumps(v2_error_body(exc))
+    metrics.PREDICTIONS.labels(model.version).inc(len(request.X))
+    if json_length is None:
+        return 200, [_JSON], answer
+    return 200, [_BINARY, (HEADER_LENGTH, str(json_length).encode())], answer
+
+
+def _length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(
+            f"Inference-Header-Content-Length must be a byte count, got {value.decode('latin-1')!r}"
+        ) from None
+
+
+def _decoded(body: bytes, encoding: bytes | None, limit: int) -> bytes:
+    """The body after its Content-Encoding (gzip or deflate), inflated to at most ``limit``."""
+    coding = (encoding or b"identity").strip().lower()
+    if coding == b"identity":
+        return body
+    wbits = _WBITS.get(coding)
+    if wbits is None:
+        raise UnsupportedEncoding(
+            f"Content-Encoding {coding.decode('latin-1')!r} is not supported; use gzip or deflate"
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        plain = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"the {coding.decode()} body cannot be decoded: {exc}") from None
+    if len(plain) > limit:
+        raise PayloadTooLarge(f"the decoded request body is larger than the limit of {limit} bytes")
+    if not inflater.eof:
+        raise BadRequest(f"the {coding.decode()} body is truncated")
+    return plain
+
+
+async def serve_infer(
+    scope: dict[str, Any], receive: Any, send: Any, name: str, version: str | None
+) -> None:
+    """Answer one infer request (the ASGI fast path)."""
+    scope["route_template"] = INFER_ROUTE if version is None else VERSIONED_INFER_ROUTE
+    state = scope["app"].state
+    limit = state.settings.max_body_bytes
+    body = await read_body(receive, limit)
+    if body is None:
+        await send_413(send, limit, v2=True)
+        return
+    header_length = encoding = None
+    for key, value in scope["headers"]:
+        if key == HEADER_LENGTH:
+            header_length = value
+        elif key == b"content-encoding":
+            encoding = value
+    status, headers, answer = await infer_answer(
+        state, name, version, body, header_length, encoding
+    )
+    headers.append((b"content-length", str(len(answer)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})

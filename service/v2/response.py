@@ -1,0 +1,70 @@
+"""An inference response: ``probabilities`` (FP32, [N, n_classes]) and ``label``
+(BYTES, [N]), each as JSON data or as binary bytes after the JSON header.
+
+Binary BYTES elements are a 4-byte little-endian length followed by the UTF-8 bytes,
+as the binary tensor data extension defines them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .tensors import RequestedOutput
+
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY  # FP32 values written in their shortest FP32 form
+
+
+def encode_response(
+    model_name: str,
+    model_version: str,
+    request_id: str | None,
+    proba: np.ndarray,
+    classes: tuple[str, ...],
+    outputs: tuple[RequestedOutput, ...],
+) -> tuple[bytes, int | None]:
+    """The response body and, when binary data follows, the length of its JSON header.
+
+    Shapes: proba (n_samples, n_classes), columns in ``classes`` order.
+    """
+    answer: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if request_id is not None:
+        answer["id"] = request_id
+    tensors, blobs = [], []
+    for output in outputs:
+        if output.name == "probabilities":
+            tensor, values = _probabilities(proba, output.binary)
+        else:
+            tensor, values = _labels(proba, classes, output.binary)
+        if output.binary:
+            assert isinstance(values, bytes)
+            tensor["parameters"] = {"binary_data_size": len(values)}
+            blobs.append(values)
+        else:
+            tensor["data"] = values
+        tensors.append(tensor)
+    answer["outputs"] = tensors
+    header = orjson.dumps(answer, option=_NUMPY)
+    if not blobs:
+        return header, None
+    return b"".join((header, *blobs)), len(header)
+
+
+def _probabilities(proba: np.ndarray, binary: bool) -> tuple[dict[str, Any], Any]:
+    values = proba.astype("<f4")
+    tensor = {"name": "probabilities", "datatype": "FP32", "shape": list(proba.shape)}
+    return tensor, values.tobytes() if binary else values.ravel()
+
+
+def _labels(
+    proba: np.ndarray, classes: tuple[str, ...], binary: bool
+) -> tuple[dict[str, Any], Any]:
+    best = proba.argmax(axis=1).tolist()  # from float64, as /predict: ties go to the first class
+    tensor = {"name": "label", "datatype": "BYTES", "shape": [len(best)]}
+    if not binary:
+        return tensor, [classes[k] for k in best]
+    encoded = [name.encode() for name in classes]
+    prefixed = [len(e).to_bytes(4, "little") + e for e in encoded]
+    return tensor, b"".join(prefixed[k] for k in best)
