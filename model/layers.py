@@ -72,13 +72,17 @@ class Dense:
 
     def backward_delta(self, delta: FloatArray) -> FloatArray:
         """dJ/dx from delta = dJ/dz, filling dW and db. Shapes: delta (n, out) -> (n, in)."""
+        self.parameter_gradients(delta)
+        return delta @ self.W.T
+
+    def parameter_gradients(self, delta: FloatArray) -> None:
+        """Fill dW = x^T delta and db = sum(delta) only. Shapes: delta (n, out)."""
         if self.x is None:
             raise RuntimeError(f"layer {self.name!r}: backward called before forward")
         # dW and db may be views into the network's flat gradient vector: write in place.
         np.matmul(self.x.T, delta, out=self.dW)
         if self.db is not None:
-            np.sum(delta, axis=0, out=self.db)
-        return delta @ self.W.T
+            delta.sum(axis=0, out=self.db)
 
     def __repr__(self) -> str:
         bias = "bias" if self.b is not None else "no bias"

@@ -183,6 +183,19 @@ class Network:
             g = layers[i].backward(g)
         return g
 
+    def parameter_gradients(self, delta: FloatArray) -> None:
+        """Like `backward_delta`, but skips dJ/dX, which training does not need."""
+        layers = self.layers
+        if len(layers) == 1:
+            layers[0].parameter_gradients(delta)
+            return
+        g = layers[-1].backward_delta(delta)
+        for i in range(len(layers) - 2, 0, -1):
+            g = layers[i].backward(g)
+        first = layers[0]
+        assert first.a is not None
+        first.parameter_gradients(first.act.backward(first.a, g))
+
     def predict_proba(self, X: FloatArray) -> FloatArray:
         """Network output without caching (safe to share between threads). Shapes: (n, out)."""
         a = np.asarray(X, dtype=np.float64)

@@ -23,7 +23,7 @@ import numpy as np
 from model.classifier import Classifier
 from model.config import TrainConfig
 from model.data import Dataset, Table, make_dataset, stratified_split
-from model.losses import one_hot
+from model.losses import Loss, one_hot
 from model.network import Network
 from model.optimizers import make_optimizer
 from model.types import FloatArray, IntArray
@@ -79,19 +79,19 @@ def _epoch(
     config: TrainConfig,
     step: Callable[[FloatArray, FloatArray], None],
     rng: np.random.Generator,
+    loss: Loss,
 ) -> None:
     """One pass over the training data: one full-batch step, or one per mini-batch."""
-    loss = net.loss
     if config.optimizer == "gd":
         a = net.forward(X)
-        net.backward_delta(loss.delta(a, T))
+        net.parameter_gradients(loss.delta(a, T))
         step(net.theta, net.grad)
         return
     order = rng.permutation(X.shape[0])
     for start in range(0, X.shape[0], config.batch_size):
         batch = order[start : start + config.batch_size]
         a = net.forward(X[batch])
-        net.backward_delta(loss.delta(a, T[batch]))
+        net.parameter_gradients(loss.delta(a, T[batch]))
         step(net.theta, net.grad)
 
 
@@ -131,6 +131,7 @@ def train(
     net = _build(config, dataset, rng)
     T_train = one_hot(y_train, net.n_outputs)
     step = make_optimizer(config.optimizer, config.learning_rate).step
+    loss_fn = net.loss
     stride = max(1, math.ceil(config.max_epochs / (MAX_HISTORY - 1)))
     history: list[dict[str, Any]] = []
     converged, epoch, reported_at = False, 0, time.perf_counter()
@@ -138,8 +139,9 @@ def train(
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, config.max_epochs + 1):
             theta_prev = net.theta.copy()
-            _epoch(net, X_train, T_train, config, step, rng)
-            step_norm = float(np.linalg.norm(net.theta - theta_prev))
+            _epoch(net, X_train, T_train, config, step, rng, loss_fn)
+            moved = net.theta - theta_prev
+            step_norm = math.sqrt(float(moved @ moved))
             # The norm itself may overflow for huge but finite weights; that is no error.
             if not math.isfinite(step_norm) and not np.all(np.isfinite(net.theta)):
                 raise ValueError(

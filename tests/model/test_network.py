@@ -70,6 +70,21 @@ def test_backward_matches_backward_delta_for_sigmoid_and_softmax() -> None:
         np.testing.assert_allclose(dX1, dX2, rtol=1e-10, atol=1e-15)
 
 
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_parameter_gradients_equal_the_full_backward(depth: int) -> None:
+    rng = np.random.default_rng(depth)
+    net = Network.initialize(
+        3, [4] * (depth - 1), 1, hidden_activation="relu", output_activation="sigmoid", rng=rng
+    )
+    X, T = rng.normal(size=(5, 3)), rng.integers(0, 2, (5, 1)).astype(float)
+    delta = net.loss.delta(net.forward(X), T)
+    net.backward_delta(delta)
+    full = net.grad.copy()
+    net.grad[:] = np.nan
+    net.parameter_gradients(delta)
+    np.testing.assert_array_equal(net.grad, full)
+
+
 def test_copy_is_independent() -> None:
     net = lecture_network()
     twin = net.copy()

@@ -1,0 +1,226 @@
+"""Training benchmark for the model package (run by `make bench`).
+
+Prints one Markdown table, all figures measured in this run (medians of repeats):
+
+1. the time `train(TrainConfig())` takes to fit the lecture's default model, with the
+   accuracy it reaches;
+2. the per-epoch cost of one full-batch forward + backward on the 150 Iris rows,
+   against the floor: the same maths written inline as bare NumPy (same shapes, same
+   stable sigmoid, same output delta), timed in alternating blocks so that machine
+   noise hits both alike (target: within 1.5x of the floor);
+3. scikit-learn's MLPClassifier(hidden_layer_sizes=(3,), activation="logistic") on the
+   same standardised train/test split, with solver sgd and lbfgs, plus the time sgd
+   needs (partial_fit epochs, evaluation not timed) to reach our test accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results import write_section  # noqa: E402
+
+from model.config import TrainConfig  # noqa: E402
+from model.data import make_dataset, stratified_split  # noqa: E402
+from model.losses import one_hot  # noqa: E402
+from model.network import Network  # noqa: E402
+from model.train import train  # noqa: E402
+
+TRAIN_REPEATS = 9
+EPOCH_BLOCKS = 31
+EPOCHS_PER_BLOCK = 300
+SKLEARN_REPEATS = 5
+# scikit-learn's sgd needs thousands of partial_fit epochs here: fewer repeats of that.
+SGD_UNTIL_REPEATS = 3
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def default_training() -> tuple[float, dict]:
+    config = TrainConfig()
+    clf = train(config)  # warm-up: loads Iris (and imports scikit-learn) once
+    seconds = median_time(lambda: train(config), TRAIN_REPEATS)
+    return seconds, clf.metrics
+
+
+def epoch_costs() -> tuple[float, float]:
+    """Median seconds per full-batch forward + backward: ours, and the inline floor."""
+    data = make_dataset(("sepal_length", "sepal_width"), "setosa")
+    X = (data.X - data.X.mean(axis=0)) / data.X.std(axis=0)
+    T = one_hot(data.y, 1)
+    n = X.shape[0]
+    net = Network.initialize(
+        2,
+        [3],
+        1,
+        hidden_activation="sigmoid",
+        output_activation="sigmoid",
+        rng=np.random.default_rng(0),
+    )
+    loss = net.loss
+    W1, b1 = net.layers[0].W.copy(), net.layers[0].b.copy()  # type: ignore[union-attr]
+    W2, b2 = net.layers[1].W.copy(), net.layers[1].b.copy()  # type: ignore[union-attr]
+
+    def ours() -> None:
+        a = net.forward(X)
+        net.parameter_gradients(loss.delta(a, T))
+
+    def floor() -> None:
+        z1 = X @ W1 + b1
+        e1 = np.exp(-np.abs(z1))
+        h = np.where(z1 >= 0, 1.0, e1) / (1.0 + e1)
+        z2 = h @ W2 + b2
+        e2 = np.exp(-np.abs(z2))
+        y = np.where(z2 >= 0, 1.0, e2) / (1.0 + e2)
+        d2 = (y - T) / n
+        dW2, db2 = h.T @ d2, d2.sum(axis=0)
+        d1 = (d2 @ W2.T) * (h * (1.0 - h))
+        dW1, db1 = X.T @ d1, d1.sum(axis=0)
+        del dW1, db1, dW2, db2
+
+    def block(fn: Callable[[], None]) -> float:
+        start = time.perf_counter()
+        for _ in range(EPOCHS_PER_BLOCK):
+            fn()
+        return (time.perf_counter() - start) / EPOCHS_PER_BLOCK
+
+    block(ours), block(floor)  # warm-up
+    ours_t, floor_t = [], []
+    for _ in range(EPOCH_BLOCKS):
+        ours_t.append(block(ours))
+        floor_t.append(block(floor))
+    return statistics.median(ours_t), statistics.median(floor_t)
+
+
+def sklearn_rows(target_accuracy: float) -> list[tuple[str, float, str, float]]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    config = TrainConfig()
+    data = make_dataset(config.features, config.target)
+    # The same split and standardisation as train(TrainConfig()).
+    train_idx, test_idx = stratified_split(data.y, config.test_fraction, np.random.default_rng(0))
+    mean, std = data.X[train_idx].mean(axis=0), data.X[train_idx].std(axis=0)
+    X_train, X_test = (data.X[train_idx] - mean) / std, (data.X[test_idx] - mean) / std
+    y_train, y_test = data.y[train_idx], data.y[test_idx]
+    rows = []
+    for solver in ("sgd", "lbfgs"):
+
+        def fit(solver: str = solver) -> MLPClassifier:
+            mlp = MLPClassifier(
+                hidden_layer_sizes=(3,),
+                activation="logistic",
+                solver=solver,
+                max_iter=2000,
+                random_state=0,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                return mlp.fit(X_train, y_train)
+
+        mlp = fit()
+        seconds = median_time(fit, SKLEARN_REPEATS)
+        rows.append(
+            (
+                f"scikit-learn MLPClassifier {solver}, fit (max_iter=2000)",
+                seconds,
+                f"{mlp.n_iter_} iterations",
+                mlp.score(X_test, y_test),
+            )
+        )
+
+    def sgd_until_accuracy() -> tuple[float, int, float]:
+        mlp = MLPClassifier(
+            hidden_layer_sizes=(3,), activation="logistic", solver="sgd", random_state=0
+        )
+        elapsed, epochs, accuracy = 0.0, 0, 0.0
+        while accuracy < target_accuracy and epochs < 20_000:
+            start = time.perf_counter()
+            mlp.partial_fit(X_train, y_train, classes=[0, 1])
+            elapsed += time.perf_counter() - start
+            epochs += 1
+            accuracy = mlp.score(X_test, y_test)
+        return elapsed, epochs, accuracy
+
+    # random_state=0 makes every race identical but for its timing.
+    runs = [sgd_until_accuracy() for _ in range(SGD_UNTIL_REPEATS)]
+    _, epochs, accuracy = runs[0]
+    reached = "" if accuracy >= target_accuracy else " (not reached)"
+    rows.append(
+        (
+            f"scikit-learn MLPClassifier sgd, partial_fit until test accuracy "
+            f">= {target_accuracy:.2f}",
+            statistics.median(run[0] for run in runs),
+            f"{epochs} epochs{reached}",
+            accuracy,
+        )
+    )
+    return rows
+
+
+def main() -> None:
+    import sklearn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args()
+    seconds, metrics = default_training()
+    ours, floor = epoch_costs()
+    rows = [
+        (
+            "backprop-serve train(TrainConfig()) (gd, default model)",
+            seconds,
+            f"{metrics['epochs']} epochs, converged={metrics['converged']}",
+            metrics["test_accuracy"],
+        ),
+        *sklearn_rows(metrics["test_accuracy"]),
+    ]
+    verdict = "within" if ours <= 1.5 * floor else "NOT within"
+    lines = [
+        "| fit (Iris, sepal length + width, setosa vs rest, seed 0) | median time | work "
+        "| test accuracy |",
+        "|---|---:|---|---:|",
+        *(
+            f"| {name} | {secs * 1e3:.1f} ms | {work} | {accuracy:.3f} |"
+            for name, secs, work, accuracy in rows
+        ),
+        "",
+        "| full-batch forward + backward, 150 rows, 2-3-1 sigmoid | median per epoch |",
+        "|---|---:|",
+        f"| model.network (Network.forward + parameter_gradients) | {ours * 1e6:.1f} us |",
+        f"| bare inline NumPy, same shapes and maths (the floor) | {floor * 1e6:.1f} us |",
+        f"| ratio (target <= 1.5x) | **{ours / floor:.2f}x** ({verdict} target) |",
+        "",
+        f"Medians: {TRAIN_REPEATS} fits of ours, {SKLEARN_REPEATS} of each scikit-learn fit, "
+        f"{SGD_UNTIL_REPEATS} partial_fit races, {EPOCH_BLOCKS} alternating blocks of "
+        f"{EPOCHS_PER_BLOCK} epochs; test accuracy on the same stratified 30-flower hold-out. "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, scikit-learn "
+        f"{sklearn.__version__}, {os.cpu_count()} cores.",
+    ]
+    table = "\n".join(lines)
+    sys.stdout.write(table + "\n")
+    if not args.no_write:
+        write_section("Model training", table)
+
+
+if __name__ == "__main__":
+    main()
