@@ -1,0 +1,317 @@
+"""The Open Inference Protocol (V2) with the real Triton HTTP client, and by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+import tritonclient.http as triton
+from fastapi import FastAPI
+from sklearn.datasets import load_iris
+from tritonclient.utils import InferenceServerException
+
+from service.app import create_app
+from service.fastpath import FastPredict
+from service.settings import Settings
+
+from .server import Server, start_server
+
+MODEL = "iris-net"
+IRIS_COLUMNS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+def iris_rows(features: list[str]) -> np.ndarray:
+    """All 150 Iris rows, the model's features in its order, as FP32."""
+    X = load_iris().data
+    return X[:, [IRIS_COLUMNS.index(f) for f in features]].astype(np.float32)
+
+
+def client_of(server: Server) -> triton.InferenceServerClient:
+    return triton.InferenceServerClient(server.url.removeprefix("http://"))
+
+
+def predicted(server: Server, X: np.ndarray, version: str | None = None) -> dict[str, Any]:
+    """/predict's labels and FP32 probabilities (columns in `classes` order) for X."""
+    query = f"?version={version}" if version else ""
+    response = server.post(f"/predict{query}", json={"instances": X.astype(np.float64).tolist()})
+    assert response.status_code == 200, response.text
+    meta = server.get(f"/models/{response.json()['model_version']}").json()
+    rows = response.json()["predictions"]
+    proba = [[row["probabilities"][c] for c in meta["classes"]] for row in rows]
+    return {
+        "version": response.json()["model_version"],
+        "labels": [row["label"] for row in rows],
+        "probabilities": np.array(proba, dtype=np.float64).astype(np.float32),
+    }
+
+
+def features_input(X: np.ndarray, binary: bool = True) -> triton.InferInput:
+    tensor = triton.InferInput("features", list(X.shape), "FP32")
+    tensor.set_data_from_numpy(X, binary_data=binary)
+    return tensor
+
+
+def test_tritonclient_health_and_metadata(server: Server) -> None:
+    client = client_of(server)
+    active = server.get("/model").json()
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready(MODEL)
+    assert client.is_model_ready(MODEL, active["version"])
+    assert not client.is_model_ready("another-model")
+    assert not client.is_model_ready(MODEL, "v-no-such-version")
+    meta = client.get_server_metadata()
+    assert meta["name"] == "backprop-serve" and "binary_tensor_data" in meta["extensions"]
+    assert isinstance(meta["version"], str)
+    model = client.get_model_metadata(MODEL)
+    assert model["name"] == MODEL and model["platform"] == "numpy"
+    assert active["version"] in model["versions"]
+    n_features, n_classes = len(active["features"]), len(active["classes"])
+    assert model["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, n_features]}]
+    assert model["outputs"] == [
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, n_classes]},
+        {"name": "label", "datatype": "BYTES", "shape": [-1]},
+    ]
+    assert client.get_model_metadata(MODEL, active["version"]) == model
+    with pytest.raises(InferenceServerException) as unknown:
+        client.get_model_metadata("another-model")
+    assert unknown.value.status() == "404"
+    client.close()
+
+
+def test_tritonclient_infer_matches_predict_with_binary_and_json_tensors(server: Server) -> None:
+    X = iris_rows(server.get("/model").json()["features"])
+    expected = predicted(server, X)
+    client = client_of(server)
+    binary = client.infer(MODEL, [features_input(X)], request_id="iris-150")
+    as_json = client.infer(
+        MODEL,
+        [features_input(X, binary=False)],
+        outputs=[
+            triton.InferRequestedOutput("probabilities", binary_data=False),
+            triton.InferRequestedOutput("label", binary_data=False),
+        ],
+    )
+    for result in (binary, as_json):
+        answer = result.get_response()
+        assert answer["model_name"] == MODEL and answer["model_version"] == expected["version"]
+        probabilities = result.as_numpy("probabilities")
+        assert probabilities.dtype == np.float32 and probabilities.shape == (150, 2)
+        np.testing.assert_array_equal(probabilities, expected["probabilities"])
+        labels = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label")]
+        assert labels == expected["labels"]
+    assert binary.get_response()["id"] == "iris-150"
+    assert "data" not in binary.get_output("label")
+    assert as_json.get_output("label")["data"] == expected["labels"]
+    client.close()
+
+
+def test_tritonclient_compressed_requests_and_one_requested_output(server: Server) -> None:
+    X = iris_rows(server.get("/model").json()["features"])[45:55]
+    expected = predicted(server, X)
+    client = client_of(server)
+    for algorithm in ("gzip", "deflate"):
+        result = client.infer(
+            MODEL,
+            [features_input(X)],
+            outputs=[triton.InferRequestedOutput("label")],
+            request_compression_algorithm=algorithm,
+            response_compression_algorithm=algorithm,
+        )
+        assert [o["name"] for o in result.get_response()["outputs"]] == ["label"]
+        assert [v.decode() for v in result.as_numpy("label")] == expected["labels"]
+    client.close()
+
+
+def test_json_data_flat_nested_fp64_and_no_content_type(server: Server) -> None:
+    X = iris_rows(server.get("/model").json()["features"])[:4]
+    expected = predicted(server, X)
+    flat = X.ravel().tolist()
+    nested = X.tolist()
+    fp64 = X.astype(np.float64).tolist()
+    for datatype, data in (("FP32", flat), ("FP32", nested), ("FP64", fp64)):
+        body = {
+            "id": "rows",
+            "inputs": [{"name": "features", "shape": [4, 2], "datatype": datatype, "data": data}],
+            "outputs": [{"name": "label"}, {"name": "probabilities"}],
+        }
+        response = server.post(f"/v2/models/{MODEL}/infer", content=orjson.dumps(body))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        answer = response.json()
+        assert answer["id"] == "rows" and answer["model_version"] == expected["version"]
+        label, probabilities = answer["outputs"]
+        assert label == {
+            "name": "label",
+            "datatype": "BYTES",
+            "shape": [4],
+            "data": expected["labels"],
+        }
+        assert probabilities["shape"] == [4, 2] and probabilities["datatype"] == "FP32"
+        got = np.array(probabilities["data"], dtype=np.float32).reshape(4, 2)
+        np.testing.assert_array_equal(got, expected["probabilities"])
+
+
+def test_binary_tensors_on_the_wire(server: Server) -> None:
+    """The extension's byte layout, read without the Triton client."""
+    X = iris_rows(server.get("/model").json()["features"])[98:102]
+    expected = predicted(server, X)
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "features",
+                    "shape": [4, 2],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": X.nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+            "outputs": [{"name": "probabilities"}, {"name": "label"}],
+        }
+    )
+    response = server.post(
+        f"/v2/models/{MODEL}/infer",
+        content=header + X.astype("<f4").tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/octet-stream"
+    split = int(response.headers["inference-header-content-length"])
+    answer = orjson.loads(response.content[:split])
+    sizes = [o["parameters"]["binary_data_size"] for o in answer["outputs"]]
+    assert sizes[0] == 4 * 2 * 4 and split + sum(sizes) == len(response.content)
+    tail = response.content[split:]
+    probabilities = np.frombuffer(tail[: sizes[0]], dtype="<f4").reshape(4, 2)
+    np.testing.assert_array_equal(probabilities, expected["probabilities"])
+    labels, rest = [], tail[sizes[0] :]
+    while rest:
+        n = int.from_bytes(rest[:4], "little")
+        labels.append(rest[4 : 4 + n].decode())
+        rest = rest[4 + n :]
+    assert labels == expected["labels"]
+
+
+def test_openapi_documents_the_v2_paths(server: Server) -> None:
+    paths = server.get("/openapi.json").json()["paths"]
+    for path in (
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models",
+        "/v2/models/{model_name}",
+        "/v2/models/{model_name}/ready",
+        "/v2/models/{model_name}/versions/{model_version}",
+        "/v2/models/{model_name}/versions/{model_version}/ready",
+    ):
+        assert "get" in paths[path], path
+    for path in (
+        "/v2/models/{model_name}/infer",
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+    ):
+        post = paths[path]["post"]
+        assert "application/json" in post["requestBody"]["content"]
+        assert {"200", "400", "404", "503"} <= set(post["responses"])
+
+
+def test_configured_name_and_versioned_paths_serve_a_stored_version(
+    seed_store: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "models"
+    shutil.copytree(seed_store, store)
+    running = start_server(store, tmp_path, env={"BACKPROP_MODEL_NAME": "flowers"})
+    try:
+        active = running.get("/model").json()
+        assert active["name"] == "flowers"
+        assert running.get("/v2/models").json() == {"models": ["flowers"]}
+        assert running.get(f"/v2/models/{MODEL}").status_code == 404
+        job = running.post(
+            "/train?wait=true",
+            json={
+                "features": list(IRIS_COLUMNS),
+                "target": "species",
+                "optimizer": "adam",
+                "max_epochs": 300,
+                "activate": False,
+            },
+            headers=running.auth,
+        )
+        assert job.status_code == 201, job.text
+        other = job.json()["result"]["model_version"]
+        assert running.get("/model").json()["version"] == active["version"]
+
+        meta = running.get(f"/v2/models/flowers/versions/{other}").json()
+        assert meta["inputs"][0]["shape"] == [-1, 4]
+        assert meta["outputs"][0]["shape"] == [-1, 3]
+        assert set(meta["versions"]) == {active["version"], other}
+        assert running.get(f"/v2/models/flowers/versions/{other}/ready").status_code == 200
+
+        X = iris_rows(list(IRIS_COLUMNS))[::10]
+        expected = predicted(running, X, version=other)
+        client = client_of(running)
+        result = client.infer("flowers", [features_input(X)], model_version=other, request_id="old")
+        assert result.get_response()["model_version"] == other
+        np.testing.assert_array_equal(result.as_numpy("probabilities"), expected["probabilities"])
+        assert [v.decode() for v in result.as_numpy("label")] == expected["labels"]
+        assert set(expected["labels"]) == {"setosa", "versicolor", "virginica"}
+        active_meta = client.get_model_metadata("flowers")
+        assert active_meta["inputs"][0]["shape"] == [-1, len(active["features"])]
+        client.close()
+    finally:
+        assert running.stop() == 0, running.output()
+
+
+def test_the_documented_infer_route_answers_like_the_fast_path(
+    seed_store: Path, tmp_path: Path
+) -> None:
+    """With the ASGI fast path taken out, the FastAPI infer routes give the same answers."""
+    shutil.copytree(seed_store, tmp_path / "models")
+    app = create_app(Settings(model_dir=tmp_path / "models", api_token="t"))
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPredict]
+    body = {"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP64", "data": [5, 3]}]}
+
+    async def calls() -> None:
+        async with app.router.lifespan_context(app), in_process(app) as client:
+            version = (await client.get("/model")).json()["version"]
+            for path in (
+                f"/v2/models/{MODEL}/infer",
+                f"/v2/models/{MODEL}/versions/{version}/infer",
+            ):
+                response = await client.post(path, content=orjson.dumps(body))
+                assert response.status_code == 200, response.text
+                assert response.json()["outputs"][1]["data"] == ["setosa"]
+            bad = await client.post(f"/v2/models/{MODEL}/infer", content=b"{")
+            assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]
+
+    asyncio.run(calls())
+
+
+def test_v2_request_validation_errors_are_400_not_422(tmp_path: Path) -> None:
+    app = create_app(Settings(model_dir=tmp_path / "models", api_token="t"))
+
+    @app.get("/v2/probe/{n}")
+    async def probe(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    @app.get("/probe/{n}")
+    async def native_probe(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    async def calls() -> None:
+        async with in_process(app) as client:  # no lifespan: these routes need no model
+            response = await client.get("/v2/probe/seven")
+            assert response.status_code == 400
+            assert set(response.json()) == {"error"} and "n" in response.json()["error"]
+            assert (await client.get("/probe/seven")).status_code == 422
+            assert (await client.get("/v2/probe/7")).json() == {"n": 7}
+
+    asyncio.run(calls())
+
+
+def in_process(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
