@@ -112,9 +112,18 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+_UNDECODABLE = "There was an error parsing the body"
+
+
 async def _handle_http(request: Request, exc: Exception) -> Any:
     """FastAPI's own answer (404, 405, ...), but in the V2 shape under ``/v2``."""
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNDECODABLE:
+        # A body FastAPI cannot decode (e.g. not UTF-8) is still "not JSON": 422 here.
+        exc = RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "the body is not valid JSON"}]
+        )
+        return await _handle_validation(request, exc)
     if not is_v2_path(request.scope["path"]):
         return await http_exception_handler(request, exc)
     message = f"{exc.detail}: {request.method} {request.scope['path']}"

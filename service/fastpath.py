@@ -26,7 +26,7 @@ def query_version(query_string: bytes) -> str | None:
     if not query_string:
         return None
     values = parse_qs(query_string.decode("latin-1")).get("version")
-    return values[-1] if values else None
+    return values[-1] if values and values[-1] else None  # an empty version= is unset
 
 
 async def predict_answer(state: Any, body: bytes, version: str | None) -> tuple[int, bytes]:

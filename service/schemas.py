@@ -11,6 +11,27 @@ MAX_TABLE_ROWS = 100_000
 MAX_TABLE_FEATURES = 64
 
 
+class ErrorResponse(BaseModel):
+    """Every error of the native API: ``{"detail": ...}`` (a 422 keeps FastAPI's list form)."""
+
+    detail: Any
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    reasons = {
+        401: "No bearer token",
+        403: "Wrong bearer token",
+        404: "Unknown version or job",
+        409: "Conflict with the resource's state",
+        413: "Body over the size limit",
+        429: "Training queue full (see Retry-After)",
+        501: "Not implemented yet",
+        503: "No model loaded, or the version failed verification",
+    }
+    return {code: {"model": ErrorResponse, "description": reasons[code]} for code in codes}
+
+
 class Health(BaseModel):
     status: str
     model_version: str | None = None
@@ -178,7 +199,7 @@ class JobList(BaseModel):
 class BackpropLayerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    weights: list[list[float]]
+    weights: list[list[float]] = Field(min_length=1)
     bias: list[float] | None = None
     activation: str = "sigmoid"
 

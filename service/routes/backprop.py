@@ -15,9 +15,10 @@ from model.trace import trace_backprop
 from ..deps import CacheDep
 from ..dot import trace_to_dot
 from ..errors import InvalidInput, ServiceError
-from ..schemas import BackpropRequest
+from ..schemas import BackpropRequest, error_responses
 
 router = APIRouter(prefix="/backprop", tags=["backprop"])
+_ERRORS = error_responses(404, 501, 503)
 
 _RESERVED = frozenset({"x", "label", "version", "weights", "format", "learning_rate"})
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -65,7 +66,7 @@ def _trace(
         raise InvalidInput([loc], str(exc)) from None
 
 
-@router.get("", response_model=None)
+@router.get("", response_model=None, responses=_ERRORS)
 async def backprop_trace(
     request: Request,
     cache: CacheDep,
@@ -83,7 +84,7 @@ async def backprop_trace(
             raise InvalidInput(["query", "version"], "give either weights=lecture or version=")
         target, name, features = lecture_network(), "lecture", ("x1", "x2")
     else:
-        model = await cache.get(version)
+        model = await cache.get(version or None)
         target, name, features = model.classifier, model.version, model.features
     named = None if weights == "lecture" else _named_sample(request, features)
     if x and named:

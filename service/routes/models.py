@@ -11,10 +11,10 @@ from ..cache import LoadedModel
 from ..deps import CacheDep, ModelDep, SettingsDep, StoreDep, TokenDep
 from ..errors import Conflict, ModelNotFound
 from ..registry import VersionRecord
-from ..schemas import ModelMetadata
+from ..schemas import ModelMetadata, error_responses
 from ..store import ModelStore
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], responses=error_responses(404))
 
 
 def _metadata(record: VersionRecord, active: str | None) -> dict[str, Any]:
@@ -32,7 +32,12 @@ def _record(store: ModelStore, version: str) -> VersionRecord:
     return record
 
 
-@router.get("/model", response_model=ModelMetadata, response_model_exclude_none=True)
+@router.get(
+    "/model",
+    response_model=ModelMetadata,
+    response_model_exclude_none=True,
+    responses=error_responses(503),
+)
 async def active_model(model: ModelDep, settings: SettingsDep) -> dict[str, Any]:
     """The active model's metadata."""
     return {**model.metadata, "name": settings.model_name, "active": True, "status": "ok"}
@@ -59,6 +64,7 @@ async def get_model(version: str, store: StoreDep) -> dict[str, Any]:
     response_model=ModelMetadata,
     response_model_exclude_none=True,
     dependencies=[TokenDep],
+    responses=error_responses(401, 403, 409),
 )
 async def activate(version: str, store: StoreDep, cache: CacheDep) -> dict[str, Any]:
     """(token) Make a stored version the active one, e.g. a rollback."""

@@ -35,5 +35,6 @@ async def predict(
     version: str | None = Query(None, description="A stored version instead of the active one"),
 ) -> Response:
     """Label and class probabilities for 1 to max_batch_rows rows, from one version."""
-    status, body = await predict_answer(request.app.state, await request.body(), version)
-    return Response(body, status_code=status, media_type="application/json")
+    body = await request.body()
+    status, answer = await predict_answer(request.app.state, body, version or None)
+    return Response(answer, status_code=status, media_type="application/json")

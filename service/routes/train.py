@@ -11,14 +11,15 @@ from fastapi import APIRouter, Query, Request, Response
 
 from model.train import TrainConfig
 
-from ..deps import RunnerDep, SettingsDep, StoreDep, TokenDep
+from ..deps import CacheDep, RunnerDep, SettingsDep, StoreDep, TokenDep
 from ..errors import Conflict, InvalidInput, JobNotFound, QueueFull
 from ..jobs import job_view
 from ..registry import JOB_FINISHED, JobFinishedError, JobRecord, QueueFullError
-from ..schemas import Job, JobList, TrainRequest
+from ..schemas import Job, JobList, TrainRequest, error_responses
 from ..store import ModelStore, new_id, now_iso
 
 router = APIRouter(prefix="/train", tags=["train"])
+_AUTH = error_responses(401, 403)
 
 WAIT_POLL_SECONDS = 0.1
 CANCEL_WAIT_SECONDS = 3.0
@@ -60,7 +61,10 @@ def _job(store: ModelStore, job_id: str) -> JobRecord:
     status_code=202,
     response_model=Job,
     dependencies=[TokenDep],
-    responses={201: {"model": Job, "description": "Finished (with ?wait=true)"}, 429: {}},
+    responses={
+        201: {"model": Job, "description": "Finished (with ?wait=true)"},
+        **error_responses(401, 403, 413, 429),
+    },
 )
 async def create_job(
     body: TrainRequest,
@@ -68,6 +72,7 @@ async def create_job(
     response: Response,
     store: StoreDep,
     runner: RunnerDep,
+    cache: CacheDep,
     settings: SettingsDep,
     wait: bool = Query(False, description="Wait for the job to finish (up to a bound)"),
 ) -> dict[str, Any]:
@@ -90,6 +95,7 @@ async def create_job(
             job = await asyncio.to_thread(_job, store, job_id)
         if job.status in JOB_FINISHED:
             response.status_code = 201
+            await cache.refresh()  # this worker serves an activated version at once
     view = _view(request, job)
     response.headers["Location"] = view["status_url"]
     return view
@@ -104,13 +110,18 @@ async def list_jobs(
     return {"jobs": [_view(request, job) for job in jobs]}
 
 
-@router.get("/{job_id}", response_model=Job, name="get_job")
+@router.get("/{job_id}", response_model=Job, name="get_job", responses=error_responses(404))
 async def get_job(job_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
     """One job: status, progress, loss history, and its result or error."""
     return _view(request, await asyncio.to_thread(_job, store, job_id))
 
 
-@router.delete("/{job_id}", response_model=Job, dependencies=[TokenDep])
+@router.delete(
+    "/{job_id}",
+    response_model=Job,
+    dependencies=[TokenDep],
+    responses=error_responses(401, 403, 404, 409),
+)
 async def cancel_job(job_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
     """(token) Cancel a queued or running job; 409 when it has finished."""
     try:

@@ -237,3 +237,19 @@ def test_full_queue_is_429_with_retry_after(tmp_path: Path, seed_store: Path) ->
         wait_for(running, first, {"cancelled"})
     finally:
         assert running.stop() == 0
+
+
+def test_train_body_not_utf8_is_422(server: Server) -> None:
+    response = server.post(
+        "/train", headers={**server.auth, "content-type": "application/json"}, content=b"&\xff\xfe"
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_openapi_documents_error_statuses(server: Server) -> None:
+    paths = server.get("/openapi.json").json()["paths"]
+    assert {"401", "403", "413", "429"} <= set(paths["/train"]["post"]["responses"])
+    assert {"404", "409"} <= set(paths["/train/{job_id}"]["delete"]["responses"])
+    assert "404" in paths["/models/{version}"]["get"]["responses"]
+    assert "503" in paths["/model"]["get"]["responses"]
