@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from model.data import IRIS_TARGETS, MAX_FEATURES
+from model.data import CUSTOM_TARGET, IRIS_TARGETS, MAX_FEATURES
 from model.optimizers import OPTIMIZERS
 
 HIDDEN_ACTIVATION_CHOICES = ("sigmoid", "tanh", "relu")
@@ -45,8 +45,9 @@ class TrainConfig:
     The default model: sepal length and width, setosa against the rest, 3 sigmoid
     hidden units and a sigmoid output, trained by full-batch gradient descent.
     `features=None` means every column of the data (all four Iris measurements, or
-    all of a caller's table). `target` picks the Iris task and is ignored for a
-    caller's table, whose labels define the classes. `batch_size` only matters for
+    all of a caller's table). `target` picks the Iris task; with a caller's table
+    its labels define the classes, `target` is ignored and recorded as "custom"
+    (which in turn needs a table). `batch_size` only matters for
     sgd and adam. Training stops after `max_epochs` epochs, or earlier once one
     epoch moves the parameters by less than `tolerance`: norm(theta - theta_prev).
     """
@@ -78,7 +79,7 @@ class TrainConfig:
             if len(set(features)) != len(features):
                 raise ValueError(f"features must be distinct, got {list(features)}")
             object.__setattr__(self, "features", features)
-        _choice("target", self.target, IRIS_TARGETS)
+        _choice("target", self.target, (*IRIS_TARGETS, CUSTOM_TARGET))
         _integer("hidden_units", self.hidden_units, 0, MAX_HIDDEN_UNITS)
         _choice("hidden_activation", self.hidden_activation, HIDDEN_ACTIVATION_CHOICES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)

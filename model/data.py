@@ -163,6 +163,8 @@ def make_dataset(
     labels define the classes, sorted; with two, the first is the negative class.
     """
     if table is None:
+        if target == CUSTOM_TARGET:
+            raise ValueError("target 'custom' needs a data table of your own")
         if target not in IRIS_TARGETS:
             raise ValueError(
                 f"unknown target {target!r}; expected one of {', '.join(IRIS_TARGETS)}"

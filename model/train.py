@@ -171,7 +171,7 @@ def train(
         target=dataset.target,
         mean=mean,
         std=std,
-        training=config.to_dict(),
+        training={**config.to_dict(), "target": dataset.target},
         history=history,
     )
     with np.errstate(over="ignore", invalid="ignore"):

@@ -38,7 +38,11 @@ def test_defaults_are_the_lecture_model() -> None:
         ("test_fraction", 0.6, "test_fraction must be between 0 and 0.5, got 0.6"),
         ("test_fraction", -0.1, "test_fraction must be between 0 and 0.5"),
         ("seed", -1, "seed must be between 0"),
-        ("target", "rose", "target must be one of setosa, versicolor, virginica, species"),
+        (
+            "target",
+            "rose",
+            "target must be one of setosa, versicolor, virginica, species, custom",
+        ),
         ("standardize", "yes", "standardize must be true or false"),
         ("features", (), "features must name between 1 and 64 columns, got 0"),
         ("features", ("a", "a"), "features must be distinct"),

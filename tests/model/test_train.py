@@ -178,8 +178,13 @@ def test_trains_on_a_callers_binary_table() -> None:
     table = Table(["a", "b", "c"], X.tolist(), labels)
     clf = train(TrainConfig(features=None, max_epochs=300), data=table)
     assert clf.classes == ["ham", "spam"]  # sorted; the first is the negative class
-    assert clf.target == "custom"
+    assert clf.target == "custom" and clf.training["target"] == "custom"
     assert clf.features == ["a", "b", "c"]
+    # The recorded config trains the same model again from the same table.
+    again = train(TrainConfig.from_dict(clf.training), data=table)
+    np.testing.assert_array_equal(again.network.theta, clf.network.theta)
+    with pytest.raises(ValueError, match="target 'custom' needs a data table"):
+        train(TrainConfig.from_dict(clf.training))
     assert clf.metrics["test_accuracy"] >= 0.95
     assert clf.predict([[-2, -2, -2]]) == ["spam"]
 
