@@ -47,6 +47,17 @@ class Classifier:
             )
         if len(set(self.classes)) != len(self.classes) or len(self.classes) < 2:
             raise ValueError(f"classes must be at least 2 distinct names, got {self.classes}")
+        self._check_output()
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std must both be given or both be None")
+        if self.mean is not None and self.std is not None:
+            self.mean = np.array(self.mean, dtype=np.float64)
+            self.std = np.array(self.std, dtype=np.float64)
+            self._check_statistics(self.mean, self.std)
+        self._binary = net.output_activation == "sigmoid"
+
+    def _check_output(self) -> None:
+        net = self.network
         if net.output_activation == "sigmoid":
             if net.n_outputs != 1 or len(self.classes) != 2:
                 raise ValueError("a sigmoid output needs 1 unit and exactly 2 classes")
@@ -59,19 +70,15 @@ class Classifier:
             raise ValueError(
                 f"the output activation must be sigmoid or softmax, got {net.output_activation!r}"
             )
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("mean and std must both be given or both be None")
-        if self.mean is not None and self.std is not None:
-            self.mean = np.array(self.mean, dtype=np.float64)
-            self.std = np.array(self.std, dtype=np.float64)
-            shape = (net.n_inputs,)
-            if self.mean.shape != shape or self.std.shape != shape:
-                raise ValueError(f"mean and std must have shape {shape}")
-            if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std))):
-                raise ValueError("mean and std must be finite")
-            if not np.all(self.std > 0):
-                raise ValueError("std must be positive")
-        self._binary = net.output_activation == "sigmoid"
+
+    def _check_statistics(self, mean: FloatArray, std: FloatArray) -> None:
+        shape = (self.network.n_inputs,)
+        if mean.shape != shape or std.shape != shape:
+            raise ValueError(f"mean and std must have shape {shape}")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
+            raise ValueError("mean and std must be finite")
+        if not np.all(std > 0):
+            raise ValueError("std must be positive")
 
     @property
     def binary(self) -> bool:

@@ -38,6 +38,21 @@ def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
+def _features(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, tuple | list):
+        raise ValueError(f"features must be a list of names, got {value!r}")
+    features = tuple(value)
+    if not 1 <= len(features) <= MAX_FEATURES:
+        raise ValueError(
+            f"features must name between 1 and {MAX_FEATURES} columns, got {len(features)}"
+        )
+    if not all(isinstance(f, str) and f for f in features):
+        raise ValueError(f"features must be non-empty strings, got {list(features)}")
+    if len(set(features)) != len(features):
+        raise ValueError(f"features must be distinct, got {list(features)}")
+    return features
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train one model; the defaults give the lecture's network.
@@ -67,18 +82,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.features is not None:
-            if isinstance(self.features, str) or not isinstance(self.features, tuple | list):
-                raise ValueError(f"features must be a list of names, got {self.features!r}")
-            features = tuple(self.features)
-            if not 1 <= len(features) <= MAX_FEATURES:
-                raise ValueError(
-                    f"features must name between 1 and {MAX_FEATURES} columns, got {len(features)}"
-                )
-            if not all(isinstance(f, str) and f for f in features):
-                raise ValueError(f"features must be non-empty strings, got {list(features)}")
-            if len(set(features)) != len(features):
-                raise ValueError(f"features must be distinct, got {list(features)}")
-            object.__setattr__(self, "features", features)
+            object.__setattr__(self, "features", _features(self.features))
         _choice("target", self.target, (*IRIS_TARGETS, CUSTOM_TARGET))
         _integer("hidden_units", self.hidden_units, 0, MAX_HIDDEN_UNITS)
         _choice("hidden_activation", self.hidden_activation, HIDDEN_ACTIVATION_CHOICES)

@@ -187,10 +187,8 @@ def _checked(
     return array
 
 
-def load_model(directory: str | Path) -> Classifier:
-    """The model saved in `directory`, after checking hash, names, shapes, dtypes, finiteness."""
-    directory = Path(directory)
-    manifest = read_manifest(directory)
+def _verified_arrays(directory: Path, manifest: dict[str, Any]) -> dict[str, FloatArray]:
+    """The weights file's arrays, after checking its hash and its array names."""
     path = directory / WEIGHTS_FILE
     try:
         data = path.read_bytes()
@@ -204,28 +202,44 @@ def load_model(directory: str | Path) -> Classifier:
         )
     arrays = _read_arrays(path, data)
     specs = manifest["architecture"]["layers"]
-    preprocessing = manifest["preprocessing"]
     expected = {f"{s['name']}.W" for s in specs} | {f"{s['name']}.b" for s in specs if s["bias"]}
-    if preprocessing["standardize"]:
+    if manifest["preprocessing"]["standardize"]:
         expected |= {"preprocessing.mean", "preprocessing.std"}
     if set(arrays) != expected:
         raise ModelFormatError(
             f"{path}: holds arrays {sorted(arrays)}, the manifest describes {sorted(expected)}"
         )
+    return arrays
+
+
+def _standardisation(
+    directory: Path, manifest: dict[str, Any], arrays: dict[str, FloatArray]
+) -> tuple[FloatArray | None, FloatArray | None]:
+    preprocessing = manifest["preprocessing"]
+    if not preprocessing["standardize"]:
+        return None, None
+    path, shape = directory / WEIGHTS_FILE, (len(manifest["features"]),)
+    mean = _checked(path, arrays, "preprocessing.mean", shape)
+    std = _checked(path, arrays, "preprocessing.std", shape)
+    if mean.tolist() != preprocessing["mean"] or std.tolist() != preprocessing["std"]:
+        raise ModelFormatError(
+            f"{directory / MANIFEST_FILE}: preprocessing mean/std differ from {path}"
+        )
+    return mean, std
+
+
+def load_model(directory: str | Path) -> Classifier:
+    """The model saved in `directory`, after checking hash, names, shapes, dtypes, finiteness."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    arrays = _verified_arrays(directory, manifest)
+    path = directory / WEIGHTS_FILE
     layers = []
-    for s in specs:
+    for s in manifest["architecture"]["layers"]:
         W = _checked(path, arrays, f"{s['name']}.W", (s["in"], s["out"]))
         b = _checked(path, arrays, f"{s['name']}.b", (s["out"],)) if s["bias"] else None
         layers.append(Dense(s["name"], W, b, s["activation"]))
-    mean = std = None
-    if preprocessing["standardize"]:
-        n_features = (len(manifest["features"]),)
-        mean = _checked(path, arrays, "preprocessing.mean", n_features)
-        std = _checked(path, arrays, "preprocessing.std", n_features)
-        if mean.tolist() != preprocessing["mean"] or std.tolist() != preprocessing["std"]:
-            raise ModelFormatError(
-                f"{directory / MANIFEST_FILE}: preprocessing mean/std differ from {path}"
-            )
+    mean, std = _standardisation(directory, manifest, arrays)
     try:
         return Classifier(
             network=Network(layers),

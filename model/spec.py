@@ -102,6 +102,28 @@ def _activation(index: int, activation: object, last: bool, n_out: int) -> str:
     return activation
 
 
+def _layer(index: int, spec: object, n_in: int | None, last: bool, name: str) -> Dense:
+    if not isinstance(spec, dict):
+        raise ValueError(f"layer {index}: must be an object with weights, bias, activation")
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ValueError(
+            f"layer {index}: unknown keys {sorted(unknown)}; expected {sorted(SPEC_KEYS)}"
+        )
+    for key in ("weights", "activation"):
+        if key not in spec:
+            raise ValueError(f"layer {index}: missing {key!r}")
+    W = _matrix(index, spec["weights"])
+    if n_in is not None and W.shape[0] != n_in:
+        raise ValueError(
+            f"layer {index}: weights have {W.shape[0]} rows but layer {index - 1} "
+            f"has {n_in} outputs (W is [in, out])"
+        )
+    b = _bias(index, spec.get("bias"), W.shape[1])
+    activation = _activation(index, spec["activation"], last, W.shape[1])
+    return Dense(name, W, b, activation)
+
+
 def parse_spec(layers: list[dict[str, Any]]) -> list[Dense]:
     """Dense layers from `[{"weights": [[...]], "bias": [...] | None, "activation": ...}]`.
 
@@ -115,31 +137,13 @@ def parse_spec(layers: list[dict[str, Any]]) -> list[Dense]:
     result: list[Dense] = []
     n_parameters = 0
     for index, spec in enumerate(layers):
-        if not isinstance(spec, dict):
-            raise ValueError(f"layer {index}: must be an object with weights, bias, activation")
-        unknown = set(spec) - SPEC_KEYS
-        if unknown:
-            raise ValueError(
-                f"layer {index}: unknown keys {sorted(unknown)}; expected {sorted(SPEC_KEYS)}"
-            )
-        if "weights" not in spec:
-            raise ValueError(f"layer {index}: missing 'weights'")
-        if "activation" not in spec:
-            raise ValueError(f"layer {index}: missing 'activation'")
-        W = _matrix(index, spec["weights"])
-        if result and W.shape[0] != result[-1].n_out:
-            raise ValueError(
-                f"layer {index}: weights have {W.shape[0]} rows but layer {index - 1} "
-                f"has {result[-1].n_out} outputs (W is [in, out])"
-            )
-        b = _bias(index, spec.get("bias"), W.shape[1])
-        last = index == len(layers) - 1
-        activation = _activation(index, spec["activation"], last, W.shape[1])
-        n_parameters += W.size + (0 if b is None else b.size)
+        n_in = result[-1].n_out if result else None
+        layer = _layer(index, spec, n_in, index == len(layers) - 1, names[index])
+        n_parameters += layer.n_parameters
         if n_parameters > MAX_PARAMETERS:
             raise ValueError(
                 f"layer {index}: the network exceeds {MAX_PARAMETERS} parameters "
                 "(the gradient check's cost grows with their square)"
             )
-        result.append(Dense(names[index], W, b, activation))
+        result.append(layer)
     return result

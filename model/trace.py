@@ -14,7 +14,9 @@ import numpy as np
 
 from model.classifier import Classifier
 from model.gradcheck import DEFAULT_EPSILON, GradientCheck, compare, numerical_gradients
+from model.layers import Dense
 from model.network import Network
+from model.samples import default_classes, label_index, parse_sample, target_row
 from model.types import FloatArray
 
 # A unit whose activation derivative is below this passes almost no gradient back.
@@ -102,45 +104,13 @@ def _list(array: FloatArray | None) -> list[Any] | None:
     return None if array is None else array.tolist()
 
 
-def _classes(network: Network) -> list[str]:
-    return [str(i) for i in range(max(2, network.n_outputs))]
-
-
-def _sample(x: Sequence[float], features: list[str]) -> FloatArray:
-    values = list(x) if isinstance(x, Sequence | np.ndarray) and not isinstance(x, str) else None
-    if values is None or len(values) != len(features):
-        got = len(values) if values is not None else type(x).__name__
-        raise ValueError(f"x must have {len(features)} values ({', '.join(features)}), got {got}")
-    for name, value in zip(features, values, strict=True):
-        if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value):
-            raise ValueError(f"x value for {name} must be a finite number, got {value!r}")
-    return np.array([values], dtype=np.float64)
-
-
-def _label_index(label: str | int | float, classes: list[str]) -> int:
-    index: int | None = None
-    if isinstance(label, str):
-        if label in classes:
-            index = classes.index(label)
-        elif label.strip().lstrip("+").isdigit():
-            index = int(label)
-    elif isinstance(label, Real) and not isinstance(label, bool):
-        if math.isfinite(label) and float(label).is_integer():
-            index = int(label)
-    if index is None or not 0 <= index < len(classes):
-        numbers = "0/1" if len(classes) == 2 else f"0 to {len(classes) - 1}"
-        raise ValueError(
-            f"label must be {numbers} or one of {', '.join(map(repr, classes))}, got {label!r}"
-        )
-    return index
-
-
-def _target(index: int, network: Network) -> FloatArray:
-    if network.n_outputs == 1:
-        return np.array([[float(index)]])
-    T = np.zeros((1, network.n_outputs))
-    T[0, index] = 1.0
-    return T
+def _check_step(learning_rate: float | None, epsilon: float) -> None:
+    if learning_rate is not None and not (
+        isinstance(learning_rate, Real) and math.isfinite(learning_rate) and learning_rate > 0
+    ):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    if not (isinstance(epsilon, Real) and 0 < epsilon <= MAX_EPSILON):
+        raise ValueError(f"epsilon must be > 0 and <= {MAX_EPSILON}, got {epsilon!r}")
 
 
 def trace_backprop(
@@ -159,24 +129,16 @@ def trace_backprop(
     """
     if isinstance(clf_or_network, Classifier):
         clf: Classifier | None = clf_or_network
-        network, features, classes = (
-            clf_or_network.network,
-            clf_or_network.features,
-            clf_or_network.classes,
-        )
+        network, features = clf_or_network.network, clf_or_network.features
+        classes = clf_or_network.classes
     else:
         clf, network = None, clf_or_network
         features = [f"x{i + 1}" for i in range(network.n_inputs)]
-        classes = _classes(network)
-    if learning_rate is not None and not (
-        isinstance(learning_rate, Real) and math.isfinite(learning_rate) and learning_rate > 0
-    ):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    if not (isinstance(epsilon, Real) and 0 < epsilon <= MAX_EPSILON):
-        raise ValueError(f"epsilon must be > 0 and <= {MAX_EPSILON}, got {epsilon!r}")
-    X_raw = _sample(x, features)
-    index = _label_index(label, classes)
-    T = _target(index, network)
+        classes = default_classes(network)
+    _check_step(learning_rate, epsilon)
+    X_raw = parse_sample(x, features)
+    index = label_index(label, classes)
+    T = target_row(index, network)
     X = clf.network_input(X_raw) if clf is not None else X_raw
     with np.errstate(all="ignore"):
         trace = _trace(network.copy(), X_raw, X, T, classes[index], learning_rate, epsilon, clf)
@@ -200,21 +162,10 @@ def _trace(
 ) -> BackpropTrace:
     loss_fn = net.loss
     a = net.forward(X)
-    out = net.layers[-1]
-    assert out.z is not None
-    loss = loss_fn.value(out.z, T)
+    assert net.layers[-1].z is not None
+    loss = loss_fn.value(net.layers[-1].z, T)
     grad_y = loss_fn.grad_output(a, T)
-    # The stable output delta (a - t) rather than grad_y * a (1 - a); see model.losses.
-    delta = loss_fn.delta(a, T)
-    grad_outputs: list[FloatArray] = [grad_y] * len(net.layers)
-    deltas: list[FloatArray] = [delta] * len(net.layers)
-    g = out.backward_delta(delta)
-    for i in range(len(net.layers) - 2, -1, -1):
-        layer = net.layers[i]
-        assert layer.a is not None
-        grad_outputs[i] = g
-        deltas[i] = layer.act.backward(layer.a, g)
-        g = layer.backward_delta(deltas[i])
+    grad_outputs, deltas, g = _backward_keeping_values(net, grad_y, loss_fn.delta(a, T))
     analytic = np.concatenate((net.grad, g.ravel()))
     numeric_theta, numeric_X = numerical_gradients(net, X, T, epsilon)
     check = compare(analytic, np.concatenate((numeric_theta, numeric_X.ravel())), loss, epsilon)
@@ -240,9 +191,30 @@ def _trace(
     )
 
 
+def _backward_keeping_values(
+    net: Network, grad_y: FloatArray, delta: FloatArray
+) -> tuple[list[FloatArray], list[FloatArray], FloatArray]:
+    """Backward pass that keeps each layer's dJ/da and dJ/dz: (grad_outputs, deltas, dJ/dX).
+
+    The output layer starts from the stable delta (a - t), not grad_y * a (1 - a);
+    see model.losses.
+    """
+    grad_outputs: list[FloatArray] = [grad_y] * len(net.layers)
+    deltas: list[FloatArray] = [delta] * len(net.layers)
+    g = net.layers[-1].backward_delta(delta)
+    for i in range(len(net.layers) - 2, -1, -1):
+        layer = net.layers[i]
+        assert layer.a is not None
+        grad_outputs[i] = g
+        deltas[i] = layer.act.backward(layer.a, g)
+        g = layer.backward_delta(deltas[i])
+    return grad_outputs, deltas, g
+
+
 def _layer_trace(
-    layer: Any, grad_output: FloatArray, delta: FloatArray, learning_rate: float | None
+    layer: Dense, grad_output: FloatArray, delta: FloatArray, learning_rate: float | None
 ) -> LayerTrace:
+    assert layer.a is not None and layer.z is not None
     a = layer.a[0]
     if layer.act.derivative is None:
         derivative = None

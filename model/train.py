@@ -107,6 +107,67 @@ def _build(config: TrainConfig, data: Dataset, rng: np.random.Generator) -> Netw
     )
 
 
+class _Monitor:
+    """Keeps the history (at most MAX_HISTORY points) and calls the progress callback."""
+
+    def __init__(self, max_epochs: int, progress: ProgressCallback | None) -> None:
+        self.max_epochs = max_epochs
+        self.progress = progress
+        self.stride = max(1, math.ceil(max_epochs / (MAX_HISTORY - 1)))
+        self.history: list[dict[str, Any]] = []
+        self.reported_at = time.perf_counter()
+
+    def after_epoch(self, net: Network, X: FloatArray, y: IntArray, epoch: int, last: bool) -> None:
+        record = epoch % self.stride == 0 or last
+        now = time.perf_counter()
+        report = self.progress is not None and (
+            record or now - self.reported_at >= PROGRESS_INTERVAL
+        )
+        if not (record or report):
+            return
+        loss, accuracy = _evaluate(net, X, y)
+        if record:
+            self.history.append({"epoch": epoch, "loss": loss, "train_accuracy": accuracy})
+        if report and self.progress is not None:
+            self.reported_at = now
+            if self.progress(Progress(epoch, self.max_epochs, loss, accuracy)) is False:
+                raise TrainingCancelled(f"training cancelled at epoch {epoch}")
+
+
+def _descend(
+    net: Network,
+    X: FloatArray,
+    y: IntArray,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    monitor: _Monitor,
+) -> tuple[int, bool]:
+    """Epochs until norm(theta - theta_prev) < tolerance or max_epochs: (epochs, converged)."""
+    T = one_hot(y, net.n_outputs)
+    step = make_optimizer(config.optimizer, config.learning_rate).step
+    loss = net.loss
+    epoch, converged = 0, False
+    # Overflow can only come from diverging weights, which the finiteness check reports.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, config.max_epochs + 1):
+            theta_prev = net.theta.copy()
+            _epoch(net, X, T, config, step, rng, loss)
+            moved = net.theta - theta_prev
+            step_norm = math.sqrt(float(moved @ moved))
+            # The norm itself may overflow for huge but finite weights; that is no error.
+            if not math.isfinite(step_norm) and not np.all(np.isfinite(net.theta)):
+                raise ValueError(
+                    f"training diverged at epoch {epoch} (non-finite weights); "
+                    f"lower the learning_rate (now {config.learning_rate}) or standardize"
+                )
+            converged = step_norm < config.tolerance
+            monitor.after_epoch(net, X, y, epoch, converged or epoch == config.max_epochs)
+            if converged:
+                break
+    net.clear_cache()
+    return epoch, converged
+
+
 def train(
     config: TrainConfig,
     data: Table | None = None,
@@ -118,6 +179,7 @@ def train(
     (at each history point, at least every PROGRESS_INTERVAL seconds, and after the
     last epoch); returning False stops the run with TrainingCancelled. Raises
     ValueError for bad data or when the weights diverge to non-finite values.
+    Metrics' `seconds` is the fit's wall time, loading the data excluded.
     """
     rng = np.random.default_rng(config.seed)
     dataset = make_dataset(config.features, config.target, data)
@@ -129,41 +191,8 @@ def train(
         mean, std = _standardizer(X_train)
         X_train = (X_train - mean) / std
     net = _build(config, dataset, rng)
-    T_train = one_hot(y_train, net.n_outputs)
-    step = make_optimizer(config.optimizer, config.learning_rate).step
-    loss_fn = net.loss
-    stride = max(1, math.ceil(config.max_epochs / (MAX_HISTORY - 1)))
-    history: list[dict[str, Any]] = []
-    converged, epoch, reported_at = False, 0, time.perf_counter()
-    # Overflow can only come from diverging weights, which the finiteness check reports.
-    with np.errstate(over="ignore", invalid="ignore"):
-        for epoch in range(1, config.max_epochs + 1):
-            theta_prev = net.theta.copy()
-            _epoch(net, X_train, T_train, config, step, rng, loss_fn)
-            moved = net.theta - theta_prev
-            step_norm = math.sqrt(float(moved @ moved))
-            # The norm itself may overflow for huge but finite weights; that is no error.
-            if not math.isfinite(step_norm) and not np.all(np.isfinite(net.theta)):
-                raise ValueError(
-                    f"training diverged at epoch {epoch} (non-finite weights); "
-                    f"lower the learning_rate (now {config.learning_rate}) or standardize"
-                )
-            converged = step_norm < config.tolerance
-            last = converged or epoch == config.max_epochs
-            record = epoch % stride == 0 or last
-            now = time.perf_counter()
-            report = progress is not None and (record or now - reported_at >= PROGRESS_INTERVAL)
-            if record or report:
-                loss, accuracy = _evaluate(net, X_train, y_train)
-                if record:
-                    history.append({"epoch": epoch, "loss": loss, "train_accuracy": accuracy})
-                if report and progress is not None:
-                    reported_at = now
-                    if progress(Progress(epoch, config.max_epochs, loss, accuracy)) is False:
-                        raise TrainingCancelled(f"training cancelled at epoch {epoch}")
-            if converged:
-                break
-    net.clear_cache()
+    monitor = _Monitor(config.max_epochs, progress)
+    epochs, converged = _descend(net, X_train, y_train, config, rng, monitor)
     clf = Classifier(
         network=net,
         features=dataset.features,
@@ -172,12 +201,12 @@ def train(
         mean=mean,
         std=std,
         training={**config.to_dict(), "target": dataset.target},
-        history=history,
+        history=monitor.history,
     )
     with np.errstate(over="ignore", invalid="ignore"):
         clf.metrics = _metrics(clf, dataset, train_idx, test_idx)
     clf.metrics.update(
-        epochs=epoch, converged=converged, seconds=round(time.perf_counter() - started, 6)
+        epochs=epochs, converged=converged, seconds=round(time.perf_counter() - started, 6)
     )
     return clf
 
