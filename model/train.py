@@ -67,8 +67,14 @@ def _evaluate(net: Network, X: FloatArray, y: IntArray) -> tuple[float, float]:
 
 def _standardizer(X: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Training-set mean and std; a constant column keeps std 1 (it is only centred)."""
-    mean = X.mean(axis=0)
-    std = X.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
+        raise ValueError(
+            "feature values are too large to standardize in float64; rescale them "
+            "(e.g. to other units) before training"
+        )
     return mean, np.where(std > 0, std, 1.0)
 
 

@@ -171,6 +171,12 @@ def test_overflowing_loss_is_a_clear_error_not_nan_metrics() -> None:
         train(config, data=table)
 
 
+def test_values_too_large_to_standardize_are_a_clear_error() -> None:
+    table = Table(["a"], [[1e200], [-1e200], [3e200], [-2e200]], ["p", "q", "p", "q"])
+    with pytest.raises(ValueError, match="too large to standardize"):
+        train(TrainConfig(features=None, test_fraction=0.0), data=table)
+
+
 def test_trains_on_a_callers_binary_table() -> None:
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(-2, 1, (60, 3)), rng.normal(2, 1, (60, 3))])
