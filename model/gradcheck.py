@@ -7,11 +7,11 @@ The estimate's truncation error is O(eps**2), but its rounding error is about
 ulp(intermediate values) / eps, i.e. 1e-10 or more for eps = 1e-6, so components much
 smaller than the rest cannot be checked relatively. A component therefore passes when
 
-    |analytic - numeric| <= RTOL * max(|analytic|, |numeric|) + ATOL * max(1, |J|)
+    |analytic - numeric| <= max(RTOL * max(|analytic|, |numeric|), ATOL * max(1, |J|))
 
-(numpy.isclose's rule), and the reported relative error divides by
-max(|analytic|, |numeric|, ATOL / RTOL * max(1, |J|)): components above 1e-2 are
-compared relatively, smaller ones absolutely.
+that is, when the reported relative error, |analytic - numeric| divided by
+max(|analytic|, |numeric|, ATOL / RTOL * max(1, |J|)), is at most RTOL: components
+above 1e-2 (for |J| <= 1) are compared relatively, smaller ones absolutely (to 1e-8).
 """
 
 from __future__ import annotations
