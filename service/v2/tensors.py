@@ -22,6 +22,7 @@ INPUT_NAME = "features"
 OUTPUT_NAMES = ("probabilities", "label")
 INPUT_DATATYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 _NUMBER = (float, int)  # `type(True) is bool`: booleans are refused
+_FP32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -108,17 +109,22 @@ def _input(tensor: dict[str, Any], binary: bytes, model: LoadedModel, max_rows: 
             raise BadRequest(
                 f"{len(binary)} bytes follow the JSON header but no input has binary_data_size"
             )
-        X = _from_json(tensor.get("data"), n, f, dtype)
-    else:
-        X = _from_binary(tensor, size, binary, n, f, dtype)
-    X = X.reshape(n, f).astype(np.float64)
+        # Finite by construction: orjson refuses NaN and Infinity, _from_json the
+        # numbers too large for FP32.
+        return _from_json(tensor.get("data"), n, f, dtype).reshape(n, f)
+    X = _from_binary(tensor, size, binary, n, f, dtype).astype(np.float64).reshape(n, f)
     if not np.isfinite(X).all():
-        row = int(np.argwhere(~np.isfinite(X))[0][0])
-        raise BadRequest(
-            f"input {INPUT_NAME!r} holds a value that is not a finite {datatype} number "
-            f"(NaN, infinity or out of range) in row {row}; every value must be finite"
-        )
+        _refuse_non_finite(~np.isfinite(X), datatype)
     return X
+
+
+def _refuse_non_finite(bad: np.ndarray, datatype: str) -> None:
+    """A 400 naming the first row that holds a ``bad`` value. Shapes: bad (n, f)."""
+    row = int(np.argwhere(bad)[0][0])
+    raise BadRequest(
+        f"input {INPUT_NAME!r} holds a value that is not a finite {datatype} number "
+        f"(NaN, infinity or out of range) in row {row}; every value must be finite"
+    )
 
 
 def _shape(shape: Any, model: LoadedModel, max_rows: int) -> tuple[int, int]:
@@ -126,7 +132,8 @@ def _shape(shape: Any, model: LoadedModel, max_rows: int) -> tuple[int, int]:
     if (
         type(shape) is not list
         or len(shape) != 2
-        or any(type(d) is not int or d < 0 for d in shape)
+        or type(shape[0]) is not int
+        or type(shape[1]) is not int
         or shape[1] != f
     ):
         raise BadRequest(
@@ -141,7 +148,7 @@ def _shape(shape: Any, model: LoadedModel, max_rows: int) -> tuple[int, int]:
 
 
 def _from_json(data: Any, n: int, f: int, dtype: np.dtype[Any]) -> np.ndarray:
-    """Flat or nested row-major JSON values as a flat array of ``dtype``."""
+    """Flat or nested row-major JSON values as a flat float64 array, in ``dtype``'s precision."""
     if type(data) is not list:
         raise BadRequest(f'input {INPUT_NAME!r} needs "data" (a list) or binary_data_size')
     if data and type(data[0]) is list:
@@ -160,8 +167,12 @@ def _from_json(data: Any, n: int, f: int, dtype: np.dtype[Any]) -> np.ndarray:
             raise BadRequest(
                 f"input {INPUT_NAME!r} holds {value!r} at element {i}; every value must be a number"
             )
-    with np.errstate(over="ignore"):  # too large for FP32 becomes inf, refused after
-        return np.array(data, dtype=dtype)
+    X = np.array(data, dtype=np.float64)  # JSON numbers are doubles: no overflow here
+    if dtype.itemsize == 4:  # FP32: rounded as the client's binary tensor would be
+        if max(map(abs, data)) > _FP32_MAX:
+            _refuse_non_finite((np.abs(X) > _FP32_MAX).reshape(n, f), "FP32")
+        X = X.astype(np.float32).astype(np.float64)
+    return X
 
 
 def _from_binary(
@@ -187,7 +198,7 @@ def _from_binary(
 def _outputs(requested: Any, binary_default: bool) -> tuple[RequestedOutput, ...]:
     """The outputs to answer, in the order asked; all of them when none is named."""
     if requested is None or requested == []:
-        return tuple(RequestedOutput(name, binary_default) for name in OUTPUT_NAMES)
+        return _ALL_OUTPUTS[binary_default]
     if type(requested) is not list or any(type(o) is not dict for o in requested):
         raise BadRequest(f'"outputs" must be a list of objects with a "name", got {requested!r}')
     outputs: list[RequestedOutput] = []
@@ -202,3 +213,9 @@ def _outputs(requested: Any, binary_default: bool) -> tuple[RequestedOutput, ...
             raise BadRequest(f'parameter "binary_data" of output {name!r} must be true or false')
         outputs.append(RequestedOutput(name, binary))
     return tuple(outputs)
+
+
+_ALL_OUTPUTS = {
+    binary: tuple(RequestedOutput(name, binary) for name in OUTPUT_NAMES)
+    for binary in (False, True)
+}
