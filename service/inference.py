@@ -92,12 +92,28 @@ def _wrong_names(row: dict[str, Any], model: LoadedModel) -> str:
     return f"the model expects exactly the features {list(model.features)}; this row has {said}"
 
 
+def probabilities(model: LoadedModel, X: np.ndarray) -> np.ndarray:
+    """Class probabilities, or a 422 when finite but huge inputs overflow the network.
+
+    Shapes: X (n_samples, n_features) -> (n_samples, n_classes).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        proba = model.classifier.predict_proba(X)
+    if not np.isfinite(proba).all():
+        bad = int(np.argwhere(~np.isfinite(proba).all(axis=1))[0][0])
+        raise InvalidInput(
+            ["body", "instances", bad],
+            f"row {bad} is too large for a finite prediction (the network overflows float64)",
+        )
+    return proba
+
+
 def predictions(model: LoadedModel, X: np.ndarray) -> list[dict[str, Any]]:
     """Label and per-class probabilities for each row.
 
     Shapes: X (n_samples, n_features).
     """
-    proba = model.classifier.predict_proba(X)
+    proba = probabilities(model, X)
     classes = model.classes
     best = proba.argmax(axis=1).tolist()
     return [

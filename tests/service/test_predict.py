@@ -132,3 +132,16 @@ def test_openapi_documents_predict(server: Server) -> None:
     operation = schema["paths"]["/predict"]["post"]
     assert "instances" in str(operation["requestBody"])
     assert "version" in str(operation["parameters"])
+
+
+def test_finite_but_overflowing_rows_are_422_never_nan(server: Server) -> None:
+    for row in ([1e308, 1e308], [-1e308, 1e308], [1e308, -1e308], [-1e308, -1e308]):
+        response = server.post("/predict", json={"instances": [[5.0, 3.0], row]})
+        assert response.status_code in (200, 422), response.text
+        if response.status_code == 200:
+            for prediction in response.json()["predictions"]:
+                assert all(isinstance(p, float) for p in prediction["probabilities"].values())
+        else:
+            assert response.json()["detail"][0]["loc"] == ["body", "instances", 1]
+    nan_row = server.post("/predict", json={"instances": [[1e308, 1e308]]})
+    assert nan_row.status_code == 422
