@@ -7,8 +7,8 @@
 # runtime dependencies only, into a virtual environment at /opt/venv. "runtime"
 # starts again from a clean python:3.11-slim and copies just that environment:
 # no compiler, no build tools, no sources, no tests, no .git.
-# tests/docker replays this file step by step; keep it to the instructions used
-# here (see tests/docker/dockerfile.py for what the replay understands).
+# tests/docker replays this file step by step on machines without a Docker engine;
+# tests/docker/replay.py says which instructions and commands it can replay.
 
 FROM python:3.11-slim AS build
 
@@ -20,14 +20,17 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
  && python -m pip wheel --wheel-dir wheels --requirement requirements.txt
 
-# Then the project itself, as a wheel, installed next to those dependencies.
+# Then the project itself, as a wheel, installed with those dependencies from the
+# local wheels only. The environment gets no pip or setuptools of its own: the
+# base image's pip installs into it (--python), so the runtime carries neither.
 COPY README.md ./
 COPY model/ model/
 COPY service/ service/
 RUN python -m pip wheel --no-deps --wheel-dir wheels . \
- && python -m venv /opt/venv \
- && /opt/venv/bin/python -m pip install --no-cache-dir --no-index --find-links wheels wheels/backprop_serve-*.whl \
- && /opt/venv/bin/python -m pip check
+ && python -m venv --without-pip /opt/venv \
+ && python -m pip --python /opt/venv/bin/python install --no-cache-dir --no-index \
+        --find-links wheels wheels/backprop_serve-*.whl \
+ && python -m pip --python /opt/venv/bin/python check
 
 
 FROM python:3.11-slim AS runtime
