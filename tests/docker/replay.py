@@ -259,9 +259,8 @@ class StageReplayer:
             command = os.path.basename(words[0])
             if command in _ACCOUNTS:
                 record_account(words, state)
-                state.notes.append(
-                    f"{where}: not run here, the server runs with numeric ids: {segment.strip()}"
-                )
+                command_line = " ".join(segment.split())
+                state.notes.append(f"{where}: not run here ({command_line}); USER's ids are used")
                 parts.append("true")
             elif _REPLAYED.match(command):
                 mapped = self.paths.text(_numeric_owner(segment, state))
