@@ -7,6 +7,7 @@ as the binary tensor data extension defines them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,12 @@ def _labels(
     tensor = {"name": "label", "datatype": "BYTES", "shape": [len(best)]}
     if not binary:
         return tensor, [classes[k] for k in best]
+    prefixed = _length_prefixed(classes)
+    return tensor, b"".join([prefixed[k] for k in best])
+
+
+@functools.lru_cache(maxsize=64)
+def _length_prefixed(classes: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Each class name as a binary BYTES element: 4-byte little-endian length, UTF-8."""
     encoded = [name.encode() for name in classes]
-    prefixed = [len(e).to_bytes(4, "little") + e for e in encoded]
-    return tensor, b"".join(prefixed[k] for k in best)
+    return tuple(len(e).to_bytes(4, "little") + e for e in encoded)
