@@ -99,9 +99,9 @@ def _input(tensor: dict[str, Any], binary: bytes, model: LoadedModel, max_rows: 
     if name != INPUT_NAME:
         raise BadRequest(f"unknown input {name!r}: the model takes one input, {INPUT_NAME!r}")
     datatype = tensor.get("datatype")
-    dtype = INPUT_DATATYPES.get(datatype) if type(datatype) is str else None
-    if dtype is None:
+    if type(datatype) is not str or datatype not in INPUT_DATATYPES:
         raise BadRequest(f"input {INPUT_NAME!r} has datatype {datatype!r}; expected FP32 or FP64")
+    dtype = INPUT_DATATYPES[datatype]
     n, f = _shape(tensor.get("shape"), model, max_rows)
     size = _parameters(tensor, f"input {INPUT_NAME!r}").get("binary_data_size")
     if size is None:
