@@ -40,6 +40,7 @@ format: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(PY) bench/train.py
 	$(PY) bench/serve.py
+	$(PY) bench/v2.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -10,15 +10,18 @@ import shutil
 import signal
 import sys
 import tempfile
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from .logs import configure_logging
+from .process import pid_alive
 from .settings import Settings
 
 log = logging.getLogger("backprop.cli")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_PREFIX = "backprop-metrics-"
 
 
 def _settings_help() -> str:
@@ -52,9 +55,18 @@ def _metrics_dir() -> str | None:
             if name.endswith(".db"):
                 os.remove(os.path.join(given, name))
         return None
-    made = tempfile.mkdtemp(prefix="backprop-metrics-")
+    _remove_orphaned_metrics_dirs()
+    made = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
     os.environ[MULTIPROC_ENV] = made
     return made
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """Remove the folders of servers that were killed before they could clean up."""
+    for path in Path(tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*-*"):
+        pid = path.name[len(METRICS_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _stopped(signum: int, frame: object) -> None:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from . import metrics
+from .process import pid_alive
 from .registry import JobRecord
 from .store import ModelStore, now_iso
 
@@ -22,17 +23,6 @@ log = logging.getLogger("backprop.jobs")
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 1.0
 KILL_AFTER_SECONDS = 5.0
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobRunner:

@@ -21,6 +21,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 
+from .process import pid_alive
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]*_(\d+)\.db$")
 
@@ -108,24 +110,6 @@ def _forget_dead_workers(path: str) -> None:
     """
     for name in os.listdir(path):
         match = _LIVE_GAUGE_FILE.match(name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             with contextlib.suppress(FileNotFoundError):  # another worker's scrape was first
                 _multiprocess.mark_process_dead(int(match.group(1)), path)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def prepare_multiprocess_dir(path: str) -> None:
-    """Empty the samples folder before the workers start (stale files would add up)."""
-    os.makedirs(path, exist_ok=True)
-    for name in os.listdir(path):
-        if name.endswith(".db"):
-            os.remove(os.path.join(path, name))

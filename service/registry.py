@@ -213,7 +213,10 @@ class SQLiteRegistry:
             "SELECT version, created_at, summary, status, reason FROM versions WHERE version = ?",
             (version,),
         )
-        return VersionRecord(*rows[0][:2], json.loads(rows[0][2]), *rows[0][3:]) if rows else None
+        if not rows:
+            return None
+        name, created_at, summary, status, reason = rows[0]
+        return VersionRecord(name, created_at, json.loads(summary), status, reason)
 
     def mark_invalid(self, version: str, reason: str) -> None:
         with self._write() as db:

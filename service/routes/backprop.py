@@ -79,6 +79,7 @@ async def backprop_trace(
 ) -> Response:
     """Forward and backward pass of one sample, every intermediate value, a gradient check."""
     target: Any
+    features: tuple[str, ...]
     if weights == "lecture":
         if version is not None:
             raise InvalidInput(["query", "version"], "give either weights=lecture or version=")
