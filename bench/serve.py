@@ -199,7 +199,8 @@ def main() -> None:
         f"(target <= 1.2x)",
         "",
         f"One uvicorn worker; client: {args.rounds} rounds of {args.seconds:.0f} s, median "
-        f"round; single-row body; Python {platform.python_version()}, {os.cpu_count()} cores.",
+        f"round; single-row body; log level warning (no access line), like the baselines; "
+        f"Python {platform.python_version()}, {os.cpu_count()} cores.",
     ]
     table = "\n".join(lines)
     sys.stdout.write(table + "\n")
