@@ -219,3 +219,22 @@ class BackpropRequest(BaseModel):
     label: int | float | str
     weights: BackpropWeights
     learning_rate: float | None = Field(None, gt=0, le=10)
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` inlined, for ``openapi_extra`` request
+    bodies: OpenAPI has no ``$defs`` there, so a ``$ref`` into them cannot resolve."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    return dict(resolve(schema))

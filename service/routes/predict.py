@@ -7,14 +7,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from ..fastpath import predict_answer
-from ..schemas import PredictRequest, PredictResponse
+from ..schemas import PredictRequest, PredictResponse, inline_schema
 
 router = APIRouter(tags=["predict"])
 
 _DOC = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+        "content": {"application/json": {"schema": inline_schema(PredictRequest)}},
     }
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from ..deps import CacheDep, SettingsDep, StoreDep
+from ..schemas import inline_schema
 from ..v2.infer import infer_answer
 from ..v2.metadata import model_metadata, servable_versions, served_model, server_metadata
 from ..v2.schemas import (
@@ -34,7 +35,7 @@ _INFER_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": InferenceRequest.model_json_schema()},
+            "application/json": {"schema": inline_schema(InferenceRequest)},
             "application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"},
                 "description": "The JSON request, then the binary tensors "

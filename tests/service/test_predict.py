@@ -145,3 +145,15 @@ def test_finite_but_overflowing_rows_are_422_never_nan(server: Server) -> None:
             assert response.json()["detail"][0]["loc"] == ["body", "instances", 1]
     nan_row = server.post("/predict", json={"instances": [[1e308, 1e308]]})
     assert nan_row.status_code == 422
+
+
+def test_openapi_references_all_resolve(server: Server) -> None:
+    import json
+    import re
+
+    text = server.get("/openapi.json").text
+    components = set(json.loads(text)["components"]["schemas"])
+    refs = set(re.findall(r'"\$ref":\s*"([^"]+)"', text))
+    assert refs, "the schema uses components"
+    unresolved = [r for r in refs if r.removeprefix("#/components/schemas/") not in components]
+    assert not unresolved
