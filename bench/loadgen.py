@@ -8,6 +8,7 @@ server (one worker, one core) rather than the client is what is measured.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -94,9 +95,17 @@ def median_of(results: list[LoadResult]) -> LoadResult:
     return ordered[len(ordered) // 2]
 
 
+def pin(server_pid: int) -> None:
+    """Server on the last core, client on the others: they stop trading places."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= 2:
+        os.sched_setaffinity(server_pid, {cores[-1]})
+        os.sched_setaffinity(0, set(cores[:-1]))
+
+
 def summary(result: LoadResult) -> str:
     p50, p99 = result.percentile(0.5) * 1000, result.percentile(0.99) * 1000
     return f"{result.rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {result.errors}"
 
 
-__all__ = ["LoadResult", "median_of", "request_bytes", "run_load", "statistics", "summary"]
+__all__ = ["LoadResult", "median_of", "pin", "request_bytes", "run_load", "statistics", "summary"]

@@ -26,12 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import LoadResult, median_of, request_bytes, run_load, summary  # noqa: E402
+from loadgen import LoadResult, median_of, pin, request_bytes, run_load  # noqa: E402
 from results import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
 BODY = b'{"instances": [[5.1, 3.5]]}'
+ALL_CORES = frozenset(os.sched_getaffinity(0))
 LONG_JOB = {"optimizer": "sgd", "batch_size": 1, "max_epochs": 100000, "tolerance": 0}
 
 
@@ -117,21 +118,42 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def measure(port: int, concurrency: int, seconds: float, rounds: int) -> LoadResult:
-    request = request_bytes("POST", "/predict", BODY)
-    run_load(port, request, concurrency, 0.5)  # warm-up
-    return median_of([run_load(port, request, concurrency, seconds) for _ in range(rounds)])
+def measure(port: int, concurrency: int, seconds: float) -> LoadResult:
+    return run_load(port, request_bytes("POST", "/predict", BODY), concurrency, seconds)
+
+
+def interleaved(
+    ports: dict[str, int], seconds: float, rounds: int
+) -> dict[tuple[str, int], list[LoadResult]]:
+    """Every server at c=1 and c=16, in rounds that take the servers in turn, so that
+    machine noise falls on all of them alike."""
+    results: dict[tuple[str, int], list[LoadResult]] = {}
+    for port in ports.values():  # warm-up
+        measure(port, 16, 0.5)
+    for _ in range(rounds):
+        for concurrency in (1, 16):
+            for name, port in ports.items():
+                results.setdefault((name, concurrency), []).append(
+                    measure(port, concurrency, seconds)
+                )
+    return results
+
+
+def ratio(results: dict[tuple[str, int], list[LoadResult]], a: str, b: str, c: int) -> float:
+    """Median over rounds of a's req/s over b's."""
+    pairs = zip(results[(a, c)], results[(b, c)], strict=True)
+    return statistics.median(x.rps / y.rps for x, y in pairs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
-    rows: list[tuple[str, LoadResult]] = []
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     store = work / "models"
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         port = free_port()
         proc = start_service(store, port)  # an empty store: trains the default model
@@ -145,67 +167,65 @@ def main() -> None:
             starts.append(wait_status(port, "/health/ready"))
             stop(proc)
 
-        port = free_port()
-        proc = start_service(store, port)
-        wait_status(port, "/health/ready")
-        for c in (1, 16):
-            rows.append(
-                (f"service /predict, c={c}, idle", measure(port, c, args.seconds, args.rounds))
-            )
-        service_rss = rss_mib(proc.pid)
-        job = call(port, "POST", "/train", LONG_JOB)
-        while call(port, "GET", f"/train/{job['job_id']}")["status"] != "running":
-            time.sleep(0.05)
-        for c in (1, 16):
-            rows.append(
-                (f"service /predict, c={c}, training", measure(port, c, args.seconds, args.rounds))
-            )
-        call(port, "DELETE", f"/train/{job['job_id']}")
-        stop(proc)
-
-        baseline_rss = {}
+        ports = {name: free_port() for name in ("service", "empty", "numpy")}
+        procs["service"] = start_service(store, ports["service"])
+        wait_status(ports["service"], "/health/ready")
         for name in ("empty", "numpy"):
-            port = free_port()
-            proc = start_baseline(name, port)
-            wait_status(port, "/docs")
-            for c in (1, 16):
-                rows.append(
-                    (f"baseline FastAPI {name}, c={c}", measure(port, c, args.seconds, args.rounds))
-                )
-            baseline_rss[name] = rss_mib(proc.pid)
-            stop(proc)
+            procs[name] = start_baseline(name, ports[name])
+            wait_status(ports[name], "/docs")
+        for proc in procs.values():
+            pin(proc.pid)  # every server on the same core, the client on the other(s)
+        results = interleaved(ports, args.seconds, args.rounds)
+        rss = {name: rss_mib(proc.pid) for name, proc in procs.items()}
+
+        service_port = ports["service"]
+        # The training process inherits the server's affinity; let the two use every
+        # core, as they would unpinned, so the job does not just halve the server's core.
+        os.sched_setaffinity(procs["service"].pid, os.sched_getaffinity(0) | {max(ALL_CORES)})
+        job = call(service_port, "POST", "/train", LONG_JOB)
+        while call(service_port, "GET", f"/train/{job['job_id']}")["status"] != "running":
+            time.sleep(0.05)
+        training = interleaved({"service, training": service_port}, args.seconds, args.rounds)
+        call(service_port, "DELETE", f"/train/{job['job_id']}")
+        results.update(training)
     finally:
+        for proc in procs.values():
+            stop(proc)
         shutil.rmtree(work, ignore_errors=True)
 
-    by_name = {name: result for name, result in rows}
-    lines = ["| case | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
-    for name, result in rows:
+    labels = {
+        "service": "service /predict, idle",
+        "service, training": "service /predict, training job running",
+        "empty": "baseline: FastAPI, pydantic body, constant answer",
+        "numpy": "baseline: FastAPI + NumPy forward pass",
+    }
+    lines = ["| case | c | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|"]
+    for (name, c), rounds in results.items():
+        median = median_of(rounds)
         lines.append(
-            f"| {name} | {result.rps:.0f} | {result.percentile(0.5) * 1000:.2f} | "
-            f"{result.percentile(0.99) * 1000:.2f} | {result.errors} |"
+            f"| {labels[name]} | {c} | {median.rps:.0f} | {median.percentile(0.5) * 1000:.2f} | "
+            f"{median.percentile(0.99) * 1000:.2f} | {sum(r.errors for r in rounds)} |"
         )
-    service16 = by_name["service /predict, c=16, idle"].rps
-    empty16 = by_name["baseline FastAPI empty, c=16"].rps
-    numpy16 = by_name["baseline FastAPI numpy, c=16"].rps
+    vs_empty = ratio(results, "service", "empty", 16)
     lines += [
         "",
         f"- first start on an empty store (trains the default model) to ready: {first_ready:.2f} s",
         f"- start to ready with an existing model: median {statistics.median(starts):.2f} s "
         f"(of {len(starts)})",
-        f"- /predict c=16 vs empty FastAPI endpoint: **{service16 / empty16:.2f}x** "
-        f"(target >= 1.5x); vs FastAPI + NumPy: {service16 / numpy16:.2f}x",
-        f"- idle RSS per worker: service {service_rss:.1f} MiB, FastAPI + NumPy "
-        f"{baseline_rss['numpy']:.1f} MiB: **{service_rss / baseline_rss['numpy']:.2f}x** "
-        f"(target <= 1.2x)",
+        f"- /predict vs the empty FastAPI endpoint: c=16 **{vs_empty:.2f}x**, c=1 "
+        f"{ratio(results, 'service', 'empty', 1):.2f}x (target >= 1.5x); vs FastAPI + NumPy: "
+        f"c=16 {ratio(results, 'service', 'numpy', 16):.2f}x",
+        f"- idle RSS per worker: service {rss['service']:.1f} MiB, FastAPI + NumPy "
+        f"{rss['numpy']:.1f} MiB: **{rss['service'] / rss['numpy']:.2f}x** (target <= 1.2x)",
         "",
-        f"One uvicorn worker; client: {args.rounds} rounds of {args.seconds:.0f} s, median "
-        f"round; single-row body; log level warning (no access line), like the baselines; "
-        f"Python {platform.python_version()}, {os.cpu_count()} cores.",
+        f"One uvicorn worker each, all servers pinned to one core and the client to the other; "
+        f"{args.rounds} interleaved rounds of {args.seconds:.0f} s; req/s and latencies from the "
+        f"median round, ratios = median of per-round ratios; single-row body; log level warning "
+        f"(no access line), like the baselines; Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores.",
     ]
     table = "\n".join(lines)
     sys.stdout.write(table + "\n")
-    for name, result in rows:
-        sys.stdout.write(f"{name:40s} {summary(result)}\n")
     if not args.no_write:
         write_section("Service", table)
 

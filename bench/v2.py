@@ -27,7 +27,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import LoadResult, median_of, run_load, summary  # noqa: E402
+from loadgen import LoadResult, median_of, pin, run_load, summary  # noqa: E402
 from results import write_section  # noqa: E402
 from serve import free_port, start_service, stop, wait_status  # noqa: E402
 
@@ -94,14 +94,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (one uvicorn worker runs in it)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pin(server_pid: int) -> None:
-    """Server on the last core, client on the others: they stop trading places."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) >= 2:
-        os.sched_setaffinity(server_pid, {cores[-1]})
-        os.sched_setaffinity(0, set(cores[:-1]))
 
 
 def check(port: int, requests: dict[str, bytes]) -> None:

@@ -100,8 +100,11 @@ class Classifier:
     def predict_proba(self, X_raw: FloatArray) -> FloatArray:
         """One probability column per class, in `classes` order. Shapes: (n, d) -> (n, k)."""
         p = self.network.predict_proba(self.network_input(X_raw))
-        if self._binary:
-            return np.concatenate((1.0 - p, p), axis=1)
+        if self._binary:  # [1 - p, p], written in place: cheaper than a concatenate
+            both = np.empty((p.shape[0], 2))
+            np.subtract(1.0, p, out=both[:, :1])
+            both[:, 1:] = p
+            return both
         return p
 
     def predict(self, X_raw: FloatArray) -> list[str]:

@@ -8,8 +8,10 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property, partial
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from .cache import ModelCache
 from .errors import install_error_handler
@@ -73,11 +75,38 @@ def _token(settings: Settings) -> bytes:
     return token.encode()
 
 
+class ServiceApp(FastAPI):
+    """FastAPI, entered through the service's own ASGI edge.
+
+    Every HTTP request passes ``RequestContext`` (request id, access log, metrics,
+    body limit) first; ``POST /predict`` and V2 infer are then answered by
+    ``FastPredict`` before FastAPI's entry point, routing and middleware, which
+    would cost more than the forward pass itself. Everything else goes on to
+    FastAPI. ``fast_path = False`` sends those calls to their FastAPI routes too.
+    """
+
+    fast_path = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await self._edge(scope, receive, send)
+
+    @cached_property
+    def _edge(self) -> RequestContext:
+        settings: Settings = self.state.settings
+        entry = partial(FastAPI.__call__, self)
+        inner = FastPredict(entry) if self.fast_path else entry
+        return RequestContext(inner, settings.max_body_bytes, settings.max_train_body_bytes)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; nothing is loaded until the lifespan starts."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    app = FastAPI(
+    app = ServiceApp(
         title="backprop-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
     )
     app.state.settings = settings
@@ -93,10 +122,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v2.router,
     ):
         app.include_router(router)
-    app.add_middleware(FastPredict)
-    app.add_middleware(
-        RequestContext,
-        max_body_bytes=settings.max_body_bytes,
-        max_train_body_bytes=settings.max_train_body_bytes,
-    )
     return app

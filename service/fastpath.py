@@ -6,6 +6,7 @@ OpenAPI schema) calls the same ``predict_answer``.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -51,7 +52,7 @@ class FastPredict:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/predict":
             target = infer_target(scope["path"]) if scope["type"] == "http" else None
             if target is not None and scope["method"] == "POST":

@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -17,8 +18,8 @@ from .errors import is_v2_path
 
 log = logging.getLogger("backprop.access")
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 

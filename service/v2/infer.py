@@ -8,6 +8,7 @@ here; the FastAPI routes of the same paths document them and call ``infer_answer
 from __future__ import annotations
 
 import zlib
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -103,7 +104,7 @@ def _decoded(body: bytes, encoding: bytes | None, limit: int) -> bytes:
 
 
 async def serve_infer(
-    scope: dict[str, Any], receive: Any, send: Any, name: str, version: str | None
+    scope: MutableMapping[str, Any], receive: Any, send: Any, name: str, version: str | None
 ) -> None:
     """Answer one infer request (the ASGI fast path)."""
     scope["route_template"] = INFER_ROUTE if version is None else VERSIONED_INFER_ROUTE

@@ -16,8 +16,7 @@ from fastapi import FastAPI
 from sklearn.datasets import load_iris
 from tritonclient.utils import InferenceServerException
 
-from service.app import create_app
-from service.fastpath import FastPredict
+from service.app import ServiceApp, create_app
 from service.settings import Settings
 
 from .server import Server, start_server
@@ -272,7 +271,8 @@ def test_the_documented_infer_route_answers_like_the_fast_path(
     """With the ASGI fast path taken out, the FastAPI infer routes give the same answers."""
     shutil.copytree(seed_store, tmp_path / "models")
     app = create_app(Settings(model_dir=tmp_path / "models", api_token="t"))
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPredict]
+    assert isinstance(app, ServiceApp)
+    app.fast_path = False
     body = {"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP64", "data": [5, 3]}]}
 
     async def calls() -> None:
