@@ -30,13 +30,14 @@ def step_derivative(a: FloatArray) -> FloatArray:
 
 
 def sigmoid(z: FloatArray) -> FloatArray:
-    """The logistic function 1 / (1 + exp(-z)), stable for any finite z.
+    """The logistic function 1 / (1 + exp(-z)), stable for any z.
 
-    exp is only ever taken of -|z| <= 0, so it cannot overflow:
-    for z >= 0, 1 / (1 + e); for z < 0, e / (1 + e), with e = exp(-|z|).
+    Written as exp(-log(1 + exp(-z))): np.logaddexp(0, -z) computes log(1 + exp(-z))
+    without overflow (it is about -z for very negative z), and exp of its negation
+    only underflows, to 0, where the true value is below the smallest double. Four
+    NumPy calls rather than seven: this runs twice in every served prediction.
     """
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+    return np.exp(-np.logaddexp(0.0, -z))
 
 
 def sigmoid_derivative(a: FloatArray) -> FloatArray:

@@ -42,7 +42,7 @@ async def predict_answer(state: Any, body: bytes, version: str | None) -> tuple[
         )
     except ServiceError as exc:
         return exc.status_code, orjson.dumps(error_body(exc))
-    metrics.PREDICTIONS.labels(model.version).inc(len(X))
+    metrics.count_predictions(model.version, len(X))
     return 200, answer
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -81,6 +82,17 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
         _request_children[key] = children
     children[0].inc()  # type: ignore[attr-defined]
     children[1].observe(seconds)  # type: ignore[attr-defined]
+
+
+_prediction_children: dict[str, Any] = {}
+
+
+def count_predictions(version: str, rows: int) -> None:
+    """Count rows answered by one version (its labelled child looked up once)."""
+    child = _prediction_children.get(version)
+    if child is None:
+        child = _prediction_children[version] = PREDICTIONS.labels(version)
+    child.inc(rows)
 
 
 def set_active_version(previous: str | None, current: str | None) -> None:
