@@ -86,11 +86,9 @@ def epoch_costs() -> tuple[float, float]:
 
     def floor() -> None:
         z1 = X @ W1 + b1
-        e1 = np.exp(-np.abs(z1))
-        h = np.where(z1 >= 0, 1.0, e1) / (1.0 + e1)
+        h = np.exp(-np.logaddexp(0.0, -z1))
         z2 = h @ W2 + b2
-        e2 = np.exp(-np.abs(z2))
-        y = np.where(z2 >= 0, 1.0, e2) / (1.0 + e2)
+        y = np.exp(-np.logaddexp(0.0, -z2))
         d2 = (y - T) / n
         dW2, db2 = h.T @ d2, d2.sum(axis=0)
         d1 = (d2 @ W2.T) * (h * (1.0 - h))
