@@ -14,7 +14,15 @@ from typing import Any
 import orjson
 
 from .. import metrics
-from ..errors import BadRequest, PayloadTooLarge, ServiceError, UnsupportedEncoding, v2_error_body
+from ..errors import (
+    BadRequest,
+    InvalidInput,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedEncoding,
+    v2_error_body,
+)
+from ..inference import probabilities
 from ..middleware import read_body, send_413
 from .metadata import served_model
 from .response import encode_response
@@ -56,7 +64,10 @@ async def infer_answer(
         model = await served_model(state.cache, settings.model_name, name, version)
         body = _decoded(body, encoding, settings.max_body_bytes)
         request = parse_request(body, _length(header_length), model, settings.max_batch_rows)
-        proba = model.classifier.predict_proba(request.X)
+        try:
+            proba = probabilities(model, request.X)
+        except InvalidInput as exc:  # finite but overflowing rows: a bad request here
+            raise BadRequest(exc.msg.replace("row", "input row", 1)) from None
         answer, json_length = encode_response(
             name, model.version, request.id, proba, model.classes, request.outputs
         )
