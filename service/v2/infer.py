@@ -61,7 +61,11 @@ async def infer_answer(
     """Status, headers and body of a V2 inference call."""
     settings = state.settings
     try:
-        model = await served_model(state.cache, settings.model_name, name, version)
+        active = state.cache.active
+        if version is None and active is not None and name == settings.model_name:
+            model = active  # the common case, without a coroutine hop
+        else:
+            model = await served_model(state.cache, settings.model_name, name, version)
         body = _decoded(body, encoding, settings.max_body_bytes)
         request = parse_request(body, _length(header_length), model, settings.max_batch_rows)
         try:
