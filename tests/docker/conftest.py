@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ..system import apt_install
 from .compose import Compose, find_v2, version_of
 from .replay import Build, ReplayError, replay_build
 
@@ -38,7 +38,7 @@ def hadolint() -> Path:
 def compose_v1() -> Compose:
     """Debian's docker-compose 1.29, installed here with apt-get when missing."""
     if version_of([str(DEBIAN_COMPOSE)]) is None:
-        _apt_install("docker-compose")
+        apt_install("docker-compose")
     version = version_of([str(DEBIAN_COMPOSE)])
     assert version is not None and version.startswith("1."), f"{DEBIAN_COMPOSE}: {version}"
     return Compose(f"docker-compose {version}", [str(DEBIAN_COMPOSE)], 1)
@@ -59,22 +59,6 @@ def compose_v2() -> Compose:
 def compose(request: pytest.FixtureRequest) -> Compose:
     name = "compose_v1" if request.param == "v1" else "compose_v2"
     return request.getfixturevalue(name)
-
-
-def _apt_install(package: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip(f"{package} is missing and installing it needs root (apt-get install)")
-    if shutil.which("apt-get") is None:
-        pytest.skip(f"{package} is missing and there is no apt-get to install it")
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    wait_for_lock = ["-o", "DPkg::Lock::Timeout=300"]
-    for command in (
-        ["apt-get", *wait_for_lock, "update", "-qq"],
-        ["apt-get", *wait_for_lock, "install", "-y", "-qq", "--no-install-recommends", package],
-    ):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            pytest.fail(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
 @pytest.fixture(scope="session")
