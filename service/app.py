@@ -19,7 +19,8 @@ from .fastpath import FastPredict
 from .jobs import JobRunner
 from .logs import configure_logging
 from .middleware import RequestContext
-from .routes import backprop, health, metrics, models, predict, train, v2
+from .routes import backprop, health, metrics, models, predict, surface, train, v2
+from .routes.docs import install_docs
 from .schemas import TrainRequest
 from .settings import Settings
 from .store import ModelStore, new_id, now_iso
@@ -107,7 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     app = ServiceApp(
-        title="backprop-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+        title="backprop-serve",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.token = _token(settings)
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health.router,
         models.router,
+        surface.router,
         predict.router,
         train.router,
         backprop.router,
@@ -122,4 +129,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v2.router,
     ):
         app.include_router(router)
+    install_docs(app)
     return app

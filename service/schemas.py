@@ -25,6 +25,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Unknown version or job",
         409: "Conflict with the resource's state",
         413: "Body over the size limit",
+        422: "Invalid parameters (the detail names each one)",
         429: "Training queue full (see Retry-After)",
         501: "Not implemented yet",
         503: "No model loaded, or the version failed verification",
@@ -210,15 +211,111 @@ class BackpropWeights(BaseModel):
     layers: list[BackpropLayerSpec] = Field(min_length=1, max_length=16)
 
 
-class BackpropRequest(BaseModel):
-    """One sample and the caller's own weights, to check a hand computation."""
+MAX_DESCENT_STEPS = 10_000
+DEFAULT_DESCENT_LEARNING_RATE = 0.1
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+class BackpropRequest(BaseModel):
+    """One sample and the caller's own weights (or the lecture's), to check a hand
+    computation; with ``steps`` also the lecture's gradient descent on that sample."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {"x": [5.0, 3.0], "label": 1, "weights": "lecture", "steps": 100},
+                {
+                    "x": [5.0, 3.0],
+                    "label": 1,
+                    "weights": {
+                        "layers": [
+                            {"weights": [[1, -1, 3], [2, 2, -1]], "bias": None},
+                            {"weights": [[0.1], [0.5], [-0.1]], "bias": None},
+                        ]
+                    },
+                },
+            ]
+        },
+    )
 
     x: list[float] = Field(min_length=1, max_length=1000)
     label: int | float | str
-    weights: BackpropWeights
-    learning_rate: float | None = Field(None, gt=0, le=10)
+    weights: BackpropWeights | Literal["lecture"] = Field(
+        description='The layers, or "lecture" for the lecture\'s W and V (no bias).'
+    )
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="Step size: the trace then shows one step (weights_after_step); the "
+        f"descent uses it too (default {DEFAULT_DESCENT_LEARNING_RATE}).",
+    )
+    steps: int = Field(
+        0,
+        ge=0,
+        le=MAX_DESCENT_STEPS,
+        description="Steps of gradient descent on this one sample (0: none). The answer "
+        "then adds `descent`: the loss and output before and after each step.",
+    )
+
+
+class Descent(BaseModel):
+    """The lecture's last experiment: index 0 is before any step, index k after k steps."""
+
+    steps: int
+    learning_rate: float
+    loss: list[float] = Field(description="steps + 1 losses")
+    output: list[list[float]] = Field(description="steps + 1 output vectors")
+
+
+class SurfacePoint(BaseModel):
+    x: float
+    y: float
+    species: Literal["setosa", "versicolor", "virginica"]
+    class_: str | None = Field(
+        alias="class",
+        description="The model's class for this flower (null when the model's classes "
+        "are not Iris species, e.g. a model trained on a table of one's own).",
+    )
+
+
+class DecisionSurface(BaseModel):
+    """Class probabilities over a grid of two features (others held at their means)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_version": "20240501T120000Z-ab12",
+                    "features": ["sepal_length", "sepal_width"],
+                    "classes": ["not-setosa", "setosa"],
+                    "x": [3.8, 8.4],
+                    "y": [1.5, 4.9],
+                    "held": {},
+                    "probabilities": [[[0.1, 0.9], [0.99, 0.01]], [[0.01, 0.99], [0.7, 0.3]]],
+                    "labels": [[1, 0], [1, 0]],
+                    "points": [
+                        {"x": 5.1, "y": 3.5, "species": "setosa", "class": "setosa"},
+                    ],
+                }
+            ]
+        }
+    )
+
+    model_version: str
+    features: list[str] = Field(description="[x feature, y feature]")
+    classes: list[str]
+    x: list[float] = Field(description="resolution grid values of the x feature (cm)")
+    y: list[float] = Field(description="resolution grid values of the y feature (cm)")
+    held: dict[str, float] = Field(description="Every other feature and its held value")
+    probabilities: list[list[list[float]]] = Field(
+        description="[j][i][k]: P(class k) at (x[i], y[j]); row j is y[j]"
+    )
+    labels: list[list[int]] = Field(description="[j][i]: index of the most probable class")
+    points: list[SurfacePoint] = Field(
+        description="The 150 Iris flowers when both features are Iris features, else []"
+    )
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:

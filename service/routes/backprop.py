@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, Literal
 
@@ -9,24 +10,28 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from model.descent import descend_one_sample
 from model.network import Network, lecture_network
 from model.trace import trace_backprop
 
 from ..deps import CacheDep
 from ..dot import trace_to_dot
-from ..errors import InvalidInput, ServiceError
-from ..schemas import BackpropRequest, error_responses
+from ..errors import InvalidInput
+from ..schemas import (
+    DEFAULT_DESCENT_LEARNING_RATE,
+    BackpropRequest,
+    BackpropWeights,
+    Descent,
+    error_responses,
+)
+from . import dashboard
 
 router = APIRouter(prefix="/backprop", tags=["backprop"])
-_ERRORS = error_responses(404, 501, 503)
+_ERRORS = error_responses(404, 503)
 
 _RESERVED = frozenset({"x", "label", "version", "weights", "format", "learning_rate"})
 _INTEGER = re.compile(r"^[+-]?\d+$")
 MAX_TRACE_PARAMETERS = 10_000
-
-
-class NotImplementedYet(ServiceError):
-    status_code = 501
 
 
 def _label(raw: str) -> int | str:
@@ -52,8 +57,8 @@ def _answer(trace: dict[str, Any], version: str, fmt: str) -> Response:
     trace = {"model_version": version, **trace}
     if fmt == "dot":
         return PlainTextResponse(trace_to_dot(trace), media_type="text/vnd.graphviz")
-    if fmt == "html":
-        raise NotImplementedYet("format=html comes with the dashboard; use json or dot")
+    if fmt == "html":  # the page's script fetches the same query as format=json
+        return dashboard.page("trace.html")
     return Response(orjson.dumps(trace), media_type="application/json")
 
 
@@ -98,12 +103,8 @@ async def backprop_trace(
     return _answer(_trace(target, sample, _label(label), learning_rate), name, format)
 
 
-@router.post("", response_model=None)
-async def backprop_custom(
-    body: BackpropRequest, format: Literal["json", "dot"] = Query("json")
-) -> Response:
-    """The same trace for the caller's own weights (no standardisation)."""
-    layers = body.weights.layers
+def _custom_network(weights: BackpropWeights) -> Network:
+    layers = weights.layers
     size = sum(
         len(layer.weights) * len(layer.weights[0] if layer.weights else ()) for layer in layers
     )
@@ -113,8 +114,48 @@ async def backprop_custom(
             f"the network has {size} weights; a trace takes at most {MAX_TRACE_PARAMETERS}",
         )
     try:
-        network = Network.from_spec([layer.model_dump() for layer in layers])
+        return Network.from_spec([layer.model_dump() for layer in layers])
     except ValueError as exc:
         raise InvalidInput(["body", "weights"], str(exc)) from None
+
+
+def _descent(network: Network, body: BackpropRequest) -> dict[str, Any]:
+    rate = body.learning_rate or DEFAULT_DESCENT_LEARNING_RATE
+    try:
+        return descend_one_sample(network, body.x, body.label, body.steps, rate).to_dict()
+    except ValueError as exc:
+        raise InvalidInput(["body"], str(exc)) from None
+
+
+@router.post(
+    "",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The trace; with steps > 0 also `descent`",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"descent": Descent.model_json_schema()},
+                    }
+                },
+                "text/vnd.graphviz": {"schema": {"type": "string"}},
+            },
+        },
+        **error_responses(422),
+    },
+)
+async def backprop_custom(
+    body: BackpropRequest, format: Literal["json", "dot"] = Query("json")
+) -> Response:
+    """The same trace for the caller's own weights or the lecture's (no standardisation);
+    with `steps`, also that many steps of gradient descent on this one sample."""
+    if body.weights == "lecture":
+        network, name = lecture_network(), "lecture"
+    else:
+        network, name = _custom_network(body.weights), "custom"
     trace = _trace(network, body.x, body.label, body.learning_rate, loc="body")
-    return _answer(trace, "custom", format)
+    if body.steps > 0 and format == "json":
+        trace["descent"] = await asyncio.to_thread(_descent, network, body)
+    return _answer(trace, name, format)

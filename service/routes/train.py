@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from model.train import TrainConfig
 
@@ -23,6 +25,9 @@ _AUTH = error_responses(401, 403)
 
 WAIT_POLL_SECONDS = 0.1
 CANCEL_WAIT_SECONDS = 3.0
+EVENTS_POLL_SECONDS = 0.2
+EVENTS_PING_SECONDS = 10.0
+EVENTS_RETRY_MS = 2000
 
 
 def job_config(body: TrainRequest) -> dict[str, Any]:
@@ -135,3 +140,81 @@ async def cancel_job(job_id: str, request: Request, store: StoreDep) -> dict[str
         await asyncio.sleep(WAIT_POLL_SECONDS)
         job = await asyncio.to_thread(_job, store, job_id)
     return _view(request, job)
+
+
+def _job_json(request: Request, job: JobRecord) -> str:
+    """The job exactly as ``GET /train/{job_id}`` answers it, as JSON text."""
+    view = Job.model_validate(_view(request, job)).model_dump(mode="json")
+    return orjson.dumps(view).decode()
+
+
+def _resume_after(job: JobRecord, last_event_id: str | None) -> int:
+    """The last epoch the client has: from ``Last-Event-ID`` on a reconnect, else the
+    newest point of the history the ``job`` event carries."""
+    if last_event_id is not None and last_event_id.strip().isdigit():
+        return int(last_event_id)
+    return max((int(point["epoch"]) for point in job.history), default=0)
+
+
+async def _job_events(
+    request: Request, store: ModelStore, job: JobRecord, after: int
+) -> AsyncIterator[ServerSentEvent]:
+    """``job``, then one ``progress`` per new history point, then ``end``."""
+    yield ServerSentEvent(_job_json(request, job), event="job", retry=EVENTS_RETRY_MS)
+    while True:
+        max_epochs = (job.progress or {}).get("max_epochs") or job.config.get("max_epochs")
+        for point in job.history:
+            epoch = int(point["epoch"])
+            if epoch <= after:
+                continue
+            after = epoch
+            data = {
+                "epoch": epoch,
+                "max_epochs": max_epochs,
+                "loss": point.get("loss"),
+                "train_accuracy": point.get("train_accuracy"),
+            }
+            yield ServerSentEvent(orjson.dumps(data).decode(), event="progress", id=str(epoch))
+        if job.status in JOB_FINISHED:
+            yield ServerSentEvent(_job_json(request, job), event="end")
+            return
+        await asyncio.sleep(EVENTS_POLL_SECONDS)
+        latest = await asyncio.to_thread(store.registry.job, job.job_id)
+        if latest is None:  # removed from the registry meanwhile: nothing more to tell
+            return
+        job = latest
+
+
+def _ping() -> ServerSentEvent:
+    return ServerSentEvent(comment="ping")
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "A server-sent event stream: `job` (the job as GET /train/{job_id} "
+            "answers it), one `progress` per new history point (`epoch`, `max_epochs`, "
+            "`loss`, `train_accuracy`; its id is the epoch), then `end` (the finished job), "
+            "then the stream closes. A `: ping` comment every 10 s keeps proxies open.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(404),
+    },
+)
+async def job_events(
+    job_id: str,
+    request: Request,
+    store: StoreDep,
+    last_event_id: str | None = Header(
+        None, description="Resume after this epoch (browsers send it when they reconnect)"
+    ),
+) -> EventSourceResponse:
+    """Follow a job live: its progress as server-sent events until it finishes."""
+    job = await asyncio.to_thread(_job, store, job_id)
+    return EventSourceResponse(
+        _job_events(request, store, job, _resume_after(job, last_event_id)),
+        ping=EVENTS_PING_SECONDS,
+        ping_message_factory=_ping,
+    )
