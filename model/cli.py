@@ -6,13 +6,17 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.config import HIDDEN_ACTIVATION_CHOICES, TrainConfig
 from model.data import IRIS_FEATURES, IRIS_TARGETS, Table
 from model.optimizers import OPTIMIZERS
+
+if TYPE_CHECKING:
+    from model.train import Progress
 
 # Options of `train` that map one to one onto TrainConfig fields.
 CONFIG_OPTIONS = (
@@ -114,9 +118,48 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
+def _plain_line(p: Progress) -> None:
+    _write(
+        f"epoch {p.epoch}/{p.max_epochs}  loss {p.loss:.6f}  train_accuracy {p.train_accuracy:.4f}"
+    )
+
+
+@contextmanager
+def _progress(quiet: bool, max_epochs: int) -> Iterator[Callable[[Progress], None]]:
+    """The training progress callback: a live bar on a terminal (stderr), else the plain
+    `epoch i/n  loss ...` lines on stdout that logs and scripts read."""
+    if quiet:
+        yield lambda p: None
+        return
+    if not sys.stderr.isatty():
+        yield _plain_line
+        return
+    from tqdm import tqdm
+
+    bars: list[tqdm[None]] = []  # made at the first epoch: loading the data is no epoch
+
+    def update(p: Progress) -> None:
+        if not bars:
+            bars.append(tqdm(total=max_epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True))
+        bar = bars[0]
+        bar.set_postfix(
+            loss=f"{p.loss:.6f}", train_accuracy=f"{p.train_accuracy:.4f}", refresh=False
+        )
+        bar.update(p.epoch - bar.n)
+
+    try:
+        yield update
+        if bars and bars[0].n < max_epochs:  # converged before max_epochs
+            bars[0].total = bars[0].n
+            bars[0].set_description("converged", refresh=False)
+    finally:
+        for bar in bars:
+            bar.close()
+
+
 def _train(args: argparse.Namespace) -> None:
     from model.serialize import save_model
-    from model.train import Progress, train
+    from model.train import train
 
     values: dict[str, Any] = {
         name: getattr(args, name) for name in CONFIG_OPTIONS if getattr(args, name) is not None
@@ -128,14 +171,8 @@ def _train(args: argparse.Namespace) -> None:
     config = TrainConfig.from_dict(values)
     table = read_csv_table(args.data_csv, args.label_column) if args.data_csv else None
 
-    def report(p: Progress) -> None:
-        if not args.quiet:
-            _write(
-                f"epoch {p.epoch}/{p.max_epochs}  loss {p.loss:.6f}  "
-                f"train_accuracy {p.train_accuracy:.4f}"
-            )
-
-    clf = train(config, table, report)
+    with _progress(args.quiet, config.max_epochs) as report:
+        clf = train(config, table, report)
     manifest = save_model(clf, args.out)
     _write(json.dumps({"metrics": clf.metrics, "saved": str(args.out)}, indent=2))
     _write(f"sha256 {manifest['sha256']}")
