@@ -19,7 +19,7 @@ from .fastpath import FastPredict
 from .jobs import JobRunner
 from .logs import configure_logging
 from .middleware import RequestContext
-from .routes import backprop, health, metrics, models, predict, surface, train, v2
+from .routes import backprop, dashboard, health, metrics, models, predict, surface, train, v2
 from .routes.docs import install_docs
 from .schemas import TrainRequest
 from .settings import Settings
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         backprop.router,
         metrics.router,
         v2.router,
+        dashboard.router,
     ):
         app.include_router(router)
     install_docs(app)
