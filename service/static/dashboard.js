@@ -183,6 +183,11 @@ async function predict() {
   const row = {};
   for (const f of model.features) row[f] = state.values[f];
   const box = $("predict-error");
+  const missing = model.features.filter((f) => !Number.isFinite(row[f]));
+  if (missing.length) { // the server would refuse the row; name the field here
+    showError(box, new ApiError(422, missing.map((f) => ({ loc: [f], msg: "enter a number (cm)" }))), $("predict-form"));
+    return;
+  }
   try {
     const answer = await api("/predict", { method: "POST", body: { instances: [row] } });
     if (seq !== predictSeq) return;

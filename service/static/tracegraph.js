@@ -256,7 +256,7 @@ export function drawTrace(container, trace, names = {}) {
   text(legend, 100, 18, "∂ = dJ/d(node)", { class: "node-grad" });
   text(legend, 210, 18, "weight", { class: "w" });
   text(legend, 262, 18, "∂ = dJ/d(weight)", { class: "g" });
-  const satLegend = svg("g", { class: "node saturated" }, legend);
+  const satLegend = svg("g", { class: "legend-sat" }, legend);
   svg("circle", { cx: 392, cy: 13, r: 7 }, satLegend);
   text(legend, 404, 18, "saturated unit", { class: "muted" });
 
