@@ -69,8 +69,8 @@ export function ticks(lo, hi, count = 5) {
 }
 
 export function tickLabel(v) {
-  const s = Math.abs(v) >= 1000 ? v.toExponential(1) : String(+v.toPrecision(4));
-  return s;
+  if (Math.abs(v) >= 1e5) return v.toExponential(1).replace("e+", "e");
+  return String(+v.toPrecision(4));
 }
 
 /** A plot frame: an <svg> with a plot box, axes, tick labels and axis titles. */

@@ -254,11 +254,11 @@ export function drawTrace(container, trace, names = {}) {
   const legend = svg("g", { class: "trace-legend", "aria-hidden": "true" }, root);
   text(legend, 12, 18, "node value", { class: "node-value-legend" });
   text(legend, 100, 18, "∂ = dJ/d(node)", { class: "node-grad" });
-  text(legend, 210, 18, "weight", { class: "w" });
-  text(legend, 262, 18, "∂ = dJ/d(weight)", { class: "g" });
+  text(legend, 215, 18, "weight", { class: "w" });
+  text(legend, 272, 18, "∂ = dJ/d(weight)", { class: "g" });
   const satLegend = svg("g", { class: "legend-sat" }, legend);
-  svg("circle", { cx: 392, cy: 13, r: 7 }, satLegend);
-  text(legend, 404, 18, "saturated unit", { class: "muted" });
+  svg("circle", { cx: 402, cy: 13, r: 7 }, satLegend);
+  text(legend, 414, 18, "saturated unit", { class: "muted" });
 
   // The numbers a learner checks first, in plain text.
   const check = trace.gradient_check;

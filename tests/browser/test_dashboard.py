@@ -38,7 +38,7 @@ def test_page_loads_clean_at_laptop_and_phone_width(watched: Watched) -> None:
     loaded(watched)
     assert watched.page.title() == "backprop-serve dashboard"
     no_sideways_scroll(watched)
-    watched.screenshot("dashboard-1280.png")
+    watched.screenshot("dashboard-1280-first-load.png")
     watched.page.set_viewport_size({"width": 390, "height": 844})
     loaded(watched)
     no_sideways_scroll(watched)
@@ -157,6 +157,7 @@ def test_training_from_the_page_grows_a_curve_and_lists_the_new_version(
     # The token lives in sessionStorage only.
     storage = page.evaluate("[localStorage.length, sessionStorage.length, document.cookie]")
     assert storage == [0, 1, ""]
+    watched.screenshot("dashboard-1280.png")  # the whole page, with a training curve
     watched.assert_clean()
 
 
@@ -198,6 +199,8 @@ def test_standalone_trace_page_for_the_lecture_and_the_active_model(watched: Wat
     page.wait_for_selector("#trace-view .trace-svg")
     trace_numbers(watched)
     no_sideways_scroll(watched)
+    page.locator('#trace-view [data-id="e-2-0-0"]').focus()  # shows dJ/dV1's chain rule
+    assert "dJ/dV1" in (page.text_content("#trace-view .explain") or "")
     watched.screenshot("trace.png")
     watched.goto("/backprop?format=html&sepal_length=5.0&sepal_width=3.4&label=setosa")
     page.wait_for_selector("#trace-view .trace-svg")
