@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(10.0, gt=1, le=3600)
     """A running job whose heartbeat is older than this is marked failed."""
 
+    events_ping_seconds: float = Field(10.0, gt=0, le=300)
+    """Seconds between keep-alive comments on a job's event stream (GET /train/{id}/events)."""
+
     @field_validator("api_token", mode="before")
     @classmethod
     def _empty_token_is_unset(cls, value: object) -> object:

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -26,7 +27,7 @@ _AUTH = error_responses(401, 403)
 WAIT_POLL_SECONDS = 0.1
 CANCEL_WAIT_SECONDS = 3.0
 EVENTS_POLL_SECONDS = 0.2
-EVENTS_PING_SECONDS = 10.0
+EVENTS_SHUTDOWN_GRACE_SECONDS = 2.0  # well under uvicorn's timeout_graceful_shutdown (8 s)
 EVENTS_RETRY_MS = 2000
 
 
@@ -157,9 +158,11 @@ def _resume_after(job: JobRecord, last_event_id: str | None) -> int:
 
 
 async def _job_events(
-    request: Request, store: ModelStore, job: JobRecord, after: int
+    request: Request, store: ModelStore, job: JobRecord, after: int, shutdown: anyio.Event
 ) -> AsyncIterator[ServerSentEvent]:
-    """``job``, then one ``progress`` per new history point, then ``end``."""
+    """``job``, then one ``progress`` per new history point, then ``end``. When the
+    server shuts down the stream ends cleanly without ``end`` (the job is not over:
+    a client may reconnect, to another replica, with ``Last-Event-ID``)."""
     yield ServerSentEvent(_job_json(request, job), event="job", retry=EVENTS_RETRY_MS)
     while True:
         max_epochs = (job.progress or {}).get("max_epochs") or job.config.get("max_epochs")
@@ -178,7 +181,10 @@ async def _job_events(
         if job.status in JOB_FINISHED:
             yield ServerSentEvent(_job_json(request, job), event="end")
             return
-        await asyncio.sleep(EVENTS_POLL_SECONDS)
+        with anyio.move_on_after(EVENTS_POLL_SECONDS):
+            await shutdown.wait()
+        if shutdown.is_set():
+            return
         latest = await asyncio.to_thread(store.registry.job, job.job_id)
         if latest is None:  # removed from the registry meanwhile: nothing more to tell
             return
@@ -197,7 +203,8 @@ def _ping() -> ServerSentEvent:
             "description": "A server-sent event stream: `job` (the job as GET /train/{job_id} "
             "answers it), one `progress` per new history point (`epoch`, `max_epochs`, "
             "`loss`, `train_accuracy`; its id is the epoch), then `end` (the finished job), "
-            "then the stream closes. A `: ping` comment every 10 s keeps proxies open.",
+            "then the stream closes. A `: ping` comment every 10 s "
+            "(BACKPROP_EVENTS_PING_SECONDS) keeps proxies open.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         **error_responses(404),
@@ -207,14 +214,18 @@ async def job_events(
     job_id: str,
     request: Request,
     store: StoreDep,
+    settings: SettingsDep,
     last_event_id: str | None = Header(
         None, description="Resume after this epoch (browsers send it when they reconnect)"
     ),
 ) -> EventSourceResponse:
     """Follow a job live: its progress as server-sent events until it finishes."""
     job = await asyncio.to_thread(_job, store, job_id)
+    shutdown = anyio.Event()  # set by sse-starlette when uvicorn starts to shut down
     return EventSourceResponse(
-        _job_events(request, store, job, _resume_after(job, last_event_id)),
-        ping=EVENTS_PING_SECONDS,
+        _job_events(request, store, job, _resume_after(job, last_event_id), shutdown),
+        ping=settings.events_ping_seconds,
         ping_message_factory=_ping,
+        shutdown_event=shutdown,
+        shutdown_grace_period=EVENTS_SHUTDOWN_GRACE_SECONDS,
     )
