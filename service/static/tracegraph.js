@@ -140,11 +140,11 @@ export function drawTrace(container, trace, names = {}) {
   const symbols = layerSymbols(trace);
   const columns = [trace.input.network_input, ...trace.layers.map((l) => l.output)];
   const maxN = Math.max(...columns.map((c) => c.length));
-  const spacing = Math.max(26, Math.min(140, 900 / maxN));
-  const r = Math.max(8, Math.min(34, spacing / 2.8));
-  const showText = r >= 24;
+  // Each column spreads its units over the tallest column's height.
+  const height = Math.max(330, maxN * Math.max(26, Math.min(140, 900 / maxN)) + 90);
+  const spacings = columns.map((c) => Math.min(140, (height - 90) / c.length));
+  const radii = spacings.map((sp) => Math.max(8, Math.min(34, sp / 2.8)));
   const width = 260 + 230 * (columns.length - 1) + 150;
-  const height = Math.max(330, maxN * spacing + 90);
   const totalEdges = trace.layers.reduce((s, l) => s + l.weights.length * l.output.length, 0);
   const edgeLabels = totalEdges <= 24;
   const focusEdges = totalEdges <= 60;
@@ -158,7 +158,7 @@ export function drawTrace(container, trace, names = {}) {
   const colX = (c) => 90 + c * 230;
   const nodeY = (c, i) => {
     const n = columns[c].length;
-    return height / 2 + (i - (n - 1) / 2) * spacing;
+    return height / 2 + (i - (n - 1) / 2) * spacings[c];
   };
   const edgeLayer = svg("g", { class: "edges" }, root);
   const labelLayer = svg("g", { class: "edge-labels" }, root);
@@ -187,9 +187,9 @@ export function drawTrace(container, trace, names = {}) {
     const nOut = layer.output.length;
     layer.weights.forEach((row, i) => {
       row.forEach((w, j) => {
-        const x1 = colX(l) + r;
+        const x1 = colX(l) + radii[l];
         const y1 = nodeY(l, i);
-        const x2 = colX(l + 1) - r;
+        const x2 = colX(l + 1) - radii[l + 1];
         const y2 = nodeY(l + 1, j);
         const id = `e-${l + 1}-${i}-${j}`;
         const g = svg("g", { class: "edge" }, edgeLayer);
@@ -220,11 +220,16 @@ export function drawTrace(container, trace, names = {}) {
       const grad = c === 0 ? trace.grad_input[i] : layer.grad_output[i];
       const saturated = layer ? layer.saturated.includes(i) : false;
       const g = svg("g", { class: `node${c === 0 ? " input" : ""}${saturated ? " saturated" : ""}` }, nodeLayer);
+      const r = radii[c];
+      const showText = r >= 24;
       svg("circle", { cx: x, cy: y, r }, g);
       const short = c === 0 && name.length > 6 ? `x${i + 1}` : name;
       if (showText) {
-        text(g, x, y - r - 8, c === 0 ? name.replace(/_/g, " ") : name, { class: "node-name", "text-anchor": "middle" });
-        text(g, x, y + 5, fmt(v), { class: "node-value", "text-anchor": "middle" });
+        const raw = c === 0 ? trace.input.raw[i] : v;
+        const title = c === 0 && raw !== v ? `${name.replace(/_/g, " ")} = ${fmt(raw)}` : name.replace(/_/g, " ");
+        text(g, x, y - r - 8, title, { class: "node-name", "text-anchor": "middle" });
+        const shown = fmt(v);
+        text(g, x, y + 5, shown, { class: `node-value${shown.length > 7 ? " long" : ""}`, "text-anchor": "middle" });
         text(g, x, y + r + 16, `∂ ${fmt(grad)}`, { class: "node-grad", "text-anchor": "middle" });
         if (saturated) text(g, x, y + r + 31, "saturated", { class: "sat-tag", "text-anchor": "middle" });
       } else if (r >= 12) {
@@ -244,7 +249,7 @@ export function drawTrace(container, trace, names = {}) {
   text(lossG, lx, ly + 5, fmt(trace.loss), { class: "node-value", "text-anchor": "middle" });
   text(lossG, lx, ly + 44, `target ${trace.label}`, { class: "node-grad muted", "text-anchor": "middle" });
   interactive(lossG, "loss", `loss J = ${fmt(trace.loss)}`, true);
-  const outX = colX(columns.length - 1) + r;
+  const outX = colX(columns.length - 1) + radii[columns.length - 1];
   const lastCol = columns[columns.length - 1];
   lastCol.forEach((_, i) => {
     svg("line", { x1: outX, y1: nodeY(columns.length - 1, i), x2: lx - 42, y2: ly, class: "edge-line loss-line" }, edgeLayer);
@@ -273,6 +278,11 @@ export function drawTrace(container, trace, names = {}) {
       `max absolute ${fmt(check.max_abs_error)} (central difference, ε = ${fmt(check.epsilon)})`),
     h("dt", {}, "model"), h("dd", {}, String(trace.model_version || "")),
   );
+  const raw = trace.input.raw;
+  if (raw.some((v, i) => v !== trace.input.network_input[i])) {
+    summary.append(h("dt", {}, "input"), h("dd", {},
+      `raw [${raw.map((v) => fmt(v)).join(", ")}] → standardised [${trace.input.network_input.map((v) => fmt(v)).join(", ")}] (the input nodes show the standardised values)`));
+  }
   const scroller = h("div", { class: "scroll-x", tabindex: "0", role: "region", "aria-label": "network graph (scrolls sideways on narrow screens)" });
   scroller.append(root);
   container.append(summary, scroller, explain);
