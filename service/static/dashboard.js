@@ -269,6 +269,7 @@ function tint(hex, amount) {
 }
 
 function drawSurface(surface) {
+  state.surface = surface;
   const figure = $("surface-figure");
   figure.replaceChildren();
   const [fx, fy] = surface.features;
@@ -376,12 +377,16 @@ function drawCurve() {
   const epochs = extent(pts.map((p) => p.epoch));
   const wrap = h("div", { class: "two-plots" });
   figure.append(wrap);
+  const columns = getComputedStyle(wrap).gridTemplateColumns.split(" ").length;
+  const fit = figure.clientWidth / columns - 8;
   const lossPlot = frame(h("div", {}), {
+    fit,
     width: 440, height: 260, x: [Math.min(0, epochs[0]), Math.max(1, epochs[1])], y: [0, Math.max(...pts.map((p) => p.loss)) * 1.05 || 1],
     xlabel: "epoch", ylabel: "training loss", title: `training loss over ${pts.length} points`,
   });
   svg("polyline", { points: polyline(pts.map((p) => [p.epoch, p.loss]), lossPlot.sx, lossPlot.sy), class: "series s-blue", id: "train-loss-line" }, lossPlot.layer);
   const accPlot = frame(h("div", {}), {
+    fit,
     width: 440, height: 260, x: [Math.min(0, epochs[0]), Math.max(1, epochs[1])], y: [0, 1],
     xlabel: "epoch", ylabel: "train accuracy", title: `train accuracy over ${pts.length} points`,
   });
@@ -564,6 +569,7 @@ async function runDescent(event) {
 }
 
 function drawDescent(descent, label) {
+  state.descent = [descent, label];
   const figure = $("descent-figure");
   figure.replaceChildren();
   const loss = descent.loss;
@@ -646,6 +652,15 @@ function init() {
     runTrace();
   });
   $("descent-form").addEventListener("submit", runDescent);
+  let lastWidth = window.innerWidth;
+  window.addEventListener("resize", debounce(() => {
+    if (Math.abs(window.innerWidth - lastWidth) < 40) return;
+    lastWidth = window.innerWidth;
+    if (state.surface) drawSurface(state.surface);
+    if (state.descent) drawDescent(...state.descent);
+    if (curve.points.length) drawCurve();
+    if (state.model) drawActivations(state.model);
+  }, 150));
   refresh().then(() => {
     lectureExample();
     runDescent();

@@ -74,7 +74,15 @@ export function tickLabel(v) {
 }
 
 /** A plot frame: an <svg> with a plot box, axes, tick labels and axis titles. */
-export function frame(parent, { width = 560, height = 320, x, y, xlabel, ylabel, title, margin }) {
+export function frame(parent, { width: wanted = 560, height: tall = 320, x, y, xlabel, ylabel, title, margin, fit = 0 }) {
+  // Narrower than wanted (a phone): draw at the width there is, so text keeps its size.
+  let width = wanted;
+  let height = tall;
+  const room = fit || (parent && parent.clientWidth) || 0;
+  if (room > 0 && room < wanted) {
+    width = Math.max(260, Math.floor(room));
+    height = Math.round(tall * Math.max(0.8, width / wanted));
+  }
   const m = { top: 16, right: 16, bottom: 46, left: 58, ...(margin || {}) };
   const root = svg("svg", {
     viewBox: `0 0 ${width} ${height}`,

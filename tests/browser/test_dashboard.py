@@ -159,6 +159,23 @@ def test_training_from_the_page_grows_a_curve_and_lists_the_new_version(
     assert storage == [0, 1, ""]
     watched.screenshot("dashboard-1280.png")  # the whole page, with a training curve
     watched.assert_clean()
+    # Activate the new version from the list (a wrong token is refused first), then roll back.
+    active = httpx.get(f"{live.url}/model").json()["version"]
+    page.fill("#token", "wrong-token")
+    page.click(f'#versions tr[data-version="{version}"] button')
+    page.wait_for_selector("#versions-error:not([hidden])")
+    assert "403" in (page.text_content("#versions-error") or "")
+    page.fill("#token", live.token)
+    page.click(f'#versions tr[data-version="{version}"] button')
+    page.wait_for_selector(f'#versions tr.active-row[data-version="{version}"]')
+    assert version in (page.text_content("#model-card") or "")
+    assert httpx.get(f"{live.url}/model").json()["version"] == version
+    rollback = page.locator(f'#versions tr[data-version="{active}"] button')
+    assert rollback.text_content() == "Roll back"
+    rollback.click()
+    page.wait_for_selector(f'#versions tr.active-row[data-version="{active}"]')
+    assert httpx.get(f"{live.url}/model").json()["version"] == active
+    assert watched.http_errors == [f"403 {live.url}/models/{version}/activate"]
 
 
 def trace_numbers(w: Watched) -> None:
