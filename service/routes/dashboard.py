@@ -78,9 +78,8 @@ def asset_response(request: Request, name: str) -> Response:
     return Response(found.body, media_type=found.media_type, headers=headers)
 
 
-@router.api_route(
+@router.get(
     "/",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={200: {"content": {"text/html": {}}}},
 )
@@ -91,15 +90,19 @@ async def dashboard(request: Request) -> Response:
     return asset_response(request, "index.html")
 
 
-@router.api_route(
+@router.get(
     "/static/{name}",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={200: {"content": {"text/javascript": {}, "text/css": {}}}, 404: {}},
 )
 async def static_asset(request: Request, name: str) -> Response:
     """One of the dashboard's scripts or style sheets (ETag; 304 on If-None-Match)."""
     return asset_response(request, name)
+
+
+# HEAD answers like GET (uvicorn sends no body); not a separate operation in OpenAPI.
+router.add_api_route("/", dashboard, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/static/{name}", static_asset, methods=["HEAD"], include_in_schema=False)
 
 
 def page(name: str) -> Response:

@@ -272,8 +272,11 @@ def test_page_passes_axe_with_no_serious_violation(watched: Watched) -> None:
     axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
     axe = axe_module.Axe()
     loaded(watched)
-    for path in ("/", f"/backprop?format=html&{LECTURE}"):
-        if path != "/":
+    for path in ("/", "/ at 390 px", f"/backprop?format=html&{LECTURE}"):
+        if path == "/ at 390 px":
+            watched.page.set_viewport_size({"width": 390, "height": 844})
+            loaded(watched)
+        elif path != "/":
             watched.goto(path)
             watched.page.wait_for_selector("#trace-view .trace-svg")
         results = axe.run(watched.page)

@@ -45,6 +45,8 @@ def test_page_has_security_headers_and_an_etag(live: Server) -> None:
     assert again.content == b""
     assert again.headers["etag"] == etag
     assert_secure(again)
+    head = httpx.head(live.url + "/")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
     other = live.get("/", headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200 and other.content == first.content
 
