@@ -287,3 +287,27 @@ def test_page_passes_axe_with_no_serious_violation(watched: Watched) -> None:
         ]
         assert bad == [], (path, bad)
     watched.assert_clean()
+
+
+def test_training_falls_back_to_polling_when_the_event_stream_fails(
+    watched: Watched, live: Server
+) -> None:
+    loaded(watched)
+    page = watched.page
+    page.route("**/train/*/events", lambda route: route.fulfill(status=503, body="down"))
+    page.fill("#token", live.token)
+    page.fill('#train-form [name="max_epochs"]', "300")
+    page.uncheck('#train-form [name="activate"]')
+    page.click("#train-start")
+    page.wait_for_function(
+        "() => /succeeded|failed/.test(document.getElementById('train-status').textContent)",
+        timeout=90_000,
+    )
+    status = page.text_content("#train-status") or ""
+    assert "succeeded" in status, status
+    assert int(page.get_attribute("#train-figure", "data-points") or 0) > 1
+    version = re.search(r"new version ([\w.-]+)", status)
+    assert version, status
+    page.wait_for_selector(f'#versions tr[data-version="{version.group(1)}"]')
+    assert watched.foreign == []
+    assert all("/events" in e for e in watched.http_errors), watched.http_errors
