@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,6 +30,7 @@ CANCEL_WAIT_SECONDS = 3.0
 EVENTS_POLL_SECONDS = 0.2
 EVENTS_SHUTDOWN_GRACE_SECONDS = 2.0  # well under uvicorn's timeout_graceful_shutdown (8 s)
 EVENTS_RETRY_MS = 2000
+_EPOCH_ID = re.compile(r"^[0-9]{1,12}$")
 
 
 def job_config(body: TrainRequest) -> dict[str, Any]:
@@ -152,8 +154,8 @@ def _job_json(request: Request, job: JobRecord) -> str:
 def _resume_after(job: JobRecord, last_event_id: str | None) -> int:
     """The last epoch the client has: from ``Last-Event-ID`` on a reconnect, else the
     newest point of the history the ``job`` event carries."""
-    if last_event_id is not None and last_event_id.strip().isdigit():
-        return int(last_event_id)
+    if last_event_id is not None and _EPOCH_ID.match(last_event_id.strip()):
+        return int(last_event_id)  # anything else (a client's own id) is ignored
     return max((int(point["epoch"]) for point in job.history), default=0)
 
 

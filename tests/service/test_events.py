@@ -42,7 +42,7 @@ def read_events(lines: Iterator[str]) -> Iterator[Event]:
         fields = {}
 
 
-def collect(server: Server, job_id: str, **headers: str) -> list[Event]:
+def collect(server: Server, job_id: str, **headers: str | bytes) -> list[Event]:
     """The whole stream of a job, until the server closes it."""
     with httpx.stream(
         "GET", f"{server.url}/train/{job_id}/events", headers=headers, timeout=60
@@ -120,6 +120,15 @@ def test_last_event_id_resumes_after_that_epoch(
     resumed = collect(two_workers, job_id, **{"Last-Event-ID": str(resume_at)})
     assert resumed[0].event == "job" and resumed[-1].event == "end"
     assert [e.data["epoch"] for e in resumed[1:-1]] == [h for h in history if h > resume_at]
+
+
+@pytest.mark.parametrize("value", [b"abc", "\u00b2".encode("latin-1"), b"-3", b"9" * 40])
+def test_a_last_event_id_that_is_no_epoch_is_ignored(
+    two_workers: Server, finished: tuple[str, list[Event]], value: bytes
+) -> None:
+    job_id, _ = finished
+    events = collect(two_workers, job_id, **{"Last-Event-ID": value})
+    assert [e.event for e in events] == ["job", "end"]
 
 
 def test_an_unknown_job_is_a_404_before_any_stream(two_workers: Server) -> None:
