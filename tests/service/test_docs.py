@@ -55,6 +55,13 @@ def test_the_swagger_start_script_asks_no_validator(server: Server) -> None:
     assert "validatorUrl: null" in script and "http" not in script
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_no_script_the_pages_load_names_another_host_to_fetch(server: Server, page: str) -> None:
+    for ref in _references(server.get(page).text):
+        if ".js" in ref:
+            assert "https://cdn." not in server.get(ref).text, ref
+
+
 def test_the_bundles_are_cacheable_and_unknown_assets_are_404(server: Server) -> None:
     refs = _references(server.get("/redoc").text)
     bundle = next(ref for ref in refs if ref.endswith(".js") or ".js?" in ref)
