@@ -38,9 +38,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium (installed with apt-get when missing; never downloaded)."""
+    """Headless Debian Chromium (installed with apt-get when missing; never downloaded).
+
+    Module scope, not session: Playwright's sync API keeps an event loop running
+    while it is open, and later tests that call ``asyncio.run`` must not see it.
+    """
     apt_install("chromium", "chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
