@@ -56,7 +56,7 @@ def test_models_lists_versions_newest_first_with_active_flag(server: Server) -> 
 
 
 def test_unknown_versions_are_404_never_a_file(server: Server) -> None:
-    for path in ("/models/nope", "/models/..%2Fregistry.sqlite3", "/models/.."):
+    for path in ("/models/nope", "/models/..%2Fregistry.sqlite3", "/models/%2E%2E"):
         assert server.get(path).status_code in (404, 422), path
     missing = server.post("/models/nope/activate", headers=server.auth)
     assert missing.status_code == 404
