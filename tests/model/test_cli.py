@@ -33,6 +33,7 @@ def test_train_prints_progress_and_metrics_and_saves(
     out, result = trained
     assert result.returncode == 0, result.stderr
     assert "epoch 600/600  loss" in result.stdout
+    assert "%|" not in result.stdout + result.stderr, "no progress bar when not a terminal"
     assert '"test_accuracy"' in result.stdout
     clf = load_model(out)
     assert clf.training["seed"] == 3 and clf.training["max_epochs"] == 600
