@@ -231,9 +231,11 @@ def _check_grpc_health(container: Container, report: Report) -> None:
 
     with grpc.insecure_channel(f"127.0.0.1:{container.grpc_port}") as channel:
         try:
-            status = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=10
-            ).status
+            status = (
+                health_pb2_grpc.HealthStub(channel)
+                .Check(health_pb2.HealthCheckRequest(), timeout=10)
+                .status
+            )
         except grpc.RpcError as error:
             report.add("gRPC health SERVING", False, f"{error.code()}: {error.details()}")
             return
