@@ -176,10 +176,18 @@ def test_request_id_metadata_metrics_and_access_line(served: GrpcServer) -> None
     _, call = served.stub().ModelInfer.with_call(
         request, metadata=(("x-request-id", "grpc-trace-42"),), timeout=10
     )
-    assert ("x-request-id", "grpc-trace-42") in tuple(call.initial_metadata())
+    assert ("x-request-id", "grpc-trace-42") in tuple(call.trailing_metadata())
     _, call = served.stub().ServerLive.with_call(pb.ServerLiveRequest(), timeout=10)
-    made = dict(call.initial_metadata())["x-request-id"]
+    made = dict(call.trailing_metadata())["x-request-id"]
     assert len(made) == 32  # a fresh id when none (or a malformed one) is sent
+    with pytest.raises(grpc.RpcError) as caught:  # an error carries it too
+        served.stub().ModelInfer(
+            pb.ModelInferRequest(model_name="other"),
+            metadata=(("x-request-id", "bad-1"),),
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert ("x-request-id", "bad-1") in tuple(caught.value.trailing_metadata())
     log = served.http.wait_for_log("id=grpc-trace-42")
     assert "GRPC /inference.GRPCInferenceService/ModelInfer OK" in log
     assert "GRPC /inference.GRPCInferenceService/ServerLive OK" in log
