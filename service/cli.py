@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         token = secrets.token_urlsafe(32)
         os.environ["BACKPROP_API_TOKEN"] = token
         log.warning("BACKPROP_API_TOKEN is not set; the token for this run is %s", token)
-    if settings.grpc_port and settings.workers > 1:  # the workers will share it (SO_REUSEPORT)
-        from .rpc.server import check_port_free
+    if settings.grpc_port:  # before the workers, which may share it (SO_REUSEPORT)
+        from .rpc.ports import check_port_free
 
         try:
             check_port_free(settings.host, settings.grpc_port)

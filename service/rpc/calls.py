@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from .. import metrics
-from ..errors import ServiceError, error_message
+from ..errors import BadRequest, ServiceError, error_message
 
 log = logging.getLogger("backprop.access")
 errors_log = logging.getLogger("backprop.rpc")
@@ -90,8 +91,36 @@ def _log_access(route: str, code: grpc.StatusCode, elapsed: float, rid: str) -> 
     )
 
 
-def observed(service: str) -> Callable[[Method[Servicer]], Method[Servicer]]:
-    """Wrap a unary servicer method: id, metrics, access line, ServiceError as status."""
+def decoded(request_type: Any, data: bytes) -> Any:
+    """The request message, or INVALID_ARGUMENT (grpcio's own decoding would be INTERNAL)."""
+    try:
+        return request_type.FromString(data)
+    except DecodeError:
+        raise BadRequest(
+            f"the request is not a valid {request_type.DESCRIPTOR.full_name} message"
+        ) from None
+
+
+def _serialized(message: Any) -> bytes:
+    return bytes(message.SerializeToString())
+
+
+def unary_handler(method: Any) -> Any:
+    """A unary method handler that hands the request bytes to ``method`` (an ``observed``
+    method decodes them), so a malformed message is the client's mistake,
+    INVALID_ARGUMENT, counted like any other call."""
+    return grpc.unary_unary_rpc_method_handler(method, response_serializer=_serialized)
+
+
+def unary_handlers(service: str, servicer: Any, names: tuple[str, ...]) -> Any:
+    """The generic handler of ``service``: ``unary_handler`` for each method named."""
+    return grpc.method_handlers_generic_handler(
+        service, {name: unary_handler(getattr(servicer, name)) for name in names}
+    )
+
+
+def observed(service: str, request_type: Any) -> Callable[[Method[Servicer]], Method[Servicer]]:
+    """Wrap a unary servicer method: decoding, id, metrics, access line, errors as status."""
 
     def decorate(method: Method[Servicer]) -> Method[Servicer]:
         route = f"/{service}/{method.__name__}"
@@ -106,6 +135,8 @@ def observed(service: str) -> Callable[[Method[Servicer]], Method[Servicer]]:
             trailing = ((REQUEST_ID, rid),)
             context.set_trailing_metadata(trailing)
             try:
+                if type(request) is bytes:  # registered by unary_handlers
+                    request = decoded(request_type, request)
                 return await method(self, request, context)
             except ServiceError as exc:
                 code = status_code(exc)

@@ -14,7 +14,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .calls import observed
+from ..errors import BadRequest
+from .calls import decoded, observed, unary_handler
 from .servicer import SERVICE as INFERENCE_SERVICE
 
 SERVICE = "grpc.health.v1.Health"
@@ -22,6 +23,20 @@ SERVICES = ("", INFERENCE_SERVICE)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 _UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+
+
+def handlers(servicer: HealthServicer) -> Any:
+    """Check and Watch, taking the request bytes (see ``calls.unary_handlers``)."""
+    serialize = health_pb2.HealthCheckResponse.SerializeToString
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "Check": unary_handler(servicer.Check),
+            "Watch": grpc.unary_stream_rpc_method_handler(
+                servicer.Watch, response_serializer=serialize
+            ),
+        },
+    )
 
 
 class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
@@ -39,7 +54,7 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
             return _NOT_SERVING
         return _SERVING
 
-    @observed(SERVICE)
+    @observed(SERVICE, health_pb2.HealthCheckRequest)
     async def Check(self, request: Any, context: Any) -> Any:
         status = self.status(request.service)
         if status == _UNKNOWN:
@@ -48,6 +63,11 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
 
     async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
         """The status now, then each change (the cache is looked at every interval)."""
+        if type(request) is bytes:
+            try:
+                request = decoded(health_pb2.HealthCheckRequest, request)
+            except BadRequest as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.detail)
         last = None
         while True:
             status = self.status(request.service)

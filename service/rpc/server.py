@@ -4,8 +4,8 @@ It runs on the worker's event loop beside uvicorn, over the worker's own state.
 With several workers every worker listens on ``BACKPROP_GRPC_PORT`` with
 ``SO_REUSEPORT`` (grpcio's default on Linux) and the kernel spreads new
 connections across them, as uvicorn's shared socket spreads HTTP ones: each
-worker serves gRPC at the cost of HTTP, with no process of its own to proxy,
-restart or keep in step. ``check_port_free`` (called once by the command line,
+worker serves gRPC beside its HTTP, with no process of its own to proxy,
+restart or keep in step. ``ports.check_port_free`` (called by the command line,
 before the workers start) refuses a port that something else already holds,
 since port reuse would otherwise join that socket's group silently.
 """
@@ -13,16 +13,15 @@ since port reuse would otherwise join that socket's group silently.
 from __future__ import annotations
 
 import logging
-import socket
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2_grpc
 
-from . import grpc_predict_v2_pb2_grpc as pb_grpc
-from .health import HealthServicer
-from .servicer import InferenceServicer
+from .calls import unary_handlers
+from .health import HealthServicer, handlers
+from .ports import address
+from .servicer import METHODS, SERVICE, InferenceServicer
 
 log = logging.getLogger("backprop.rpc")
 
@@ -42,17 +41,6 @@ class GrpcServer:
         log.info("gRPC server on %s stopped", self.address)
 
 
-def address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Raise OSError when ``port`` is already bound (with or without port reuse)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, port))
-
-
 async def start_grpc(app: Any) -> GrpcServer:
     """Serve gRPC on ``BACKPROP_GRPC_PORT`` (not 0) until ``stop``."""
     settings = app.state.settings
@@ -65,10 +53,8 @@ async def start_grpc(app: Any) -> GrpcServer:
         )
     )
     health = HealthServicer(app.state, settings.reload_interval)
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(app.state, app.version), server
-    )
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    inference = InferenceServicer(app.state, app.version)
+    server.add_generic_rpc_handlers((unary_handlers(SERVICE, inference, METHODS), handlers(health)))
     where = address(settings.host, settings.grpc_port)
     try:
         server.add_insecure_port(where)

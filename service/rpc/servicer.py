@@ -20,6 +20,14 @@ from .calls import observed
 from .tensors import infer_response, parse_infer
 
 SERVICE = "inference.GRPCInferenceService"
+METHODS = (
+    "ServerLive",
+    "ServerReady",
+    "ModelReady",
+    "ServerMetadata",
+    "ModelMetadata",
+    "ModelInfer",
+)
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
@@ -29,16 +37,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         self.state = state
         self.server_version = server_version
 
-    @observed(SERVICE)
+    @observed(SERVICE, pb.ServerLiveRequest)
     async def ServerLive(self, request: Any, context: Any) -> Any:
         return pb.ServerLiveResponse(live=True)
 
-    @observed(SERVICE)
+    @observed(SERVICE, pb.ServerReadyRequest)
     async def ServerReady(self, request: Any, context: Any) -> Any:
         """Ready when a model is loaded (REST's /v2/health/ready)."""
         return pb.ServerReadyResponse(ready=self.state.cache.active is not None)
 
-    @observed(SERVICE)
+    @observed(SERVICE, pb.ModelReadyRequest)
     async def ModelReady(self, request: Any, context: Any) -> Any:
         """NOT_FOUND for another name or an unknown version; ready=false when it cannot serve."""
         try:
@@ -47,11 +55,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
 
-    @observed(SERVICE)
+    @observed(SERVICE, pb.ServerMetadataRequest)
     async def ServerMetadata(self, request: Any, context: Any) -> Any:
         return pb.ServerMetadataResponse(**server_metadata(self.server_version))
 
-    @observed(SERVICE)
+    @observed(SERVICE, pb.ModelMetadataRequest)
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
         model = await self._model(request.name, request.version)
         versions = await asyncio.to_thread(servable_versions, self.state.store)
@@ -65,7 +73,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
             outputs=[tensor(**t) for t in meta["outputs"]],
         )
 
-    @observed(SERVICE)
+    @observed(SERVICE, pb.ModelInferRequest)
     async def ModelInfer(self, request: Any, context: Any) -> Any:
         """Probabilities and labels, as REST's infer answers them."""
         settings = self.state.settings

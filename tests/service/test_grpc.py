@@ -198,7 +198,9 @@ def test_request_id_metadata_metrics_and_access_line(served: GrpcServer) -> None
         for line in scrape.splitlines()
         if line.startswith("backprop_http_requests_total{") and route in line
     ]
-    assert any('method="GRPC"' in line and 'status="OK"' in line for line in counted), counted
+    assert any('method="GRPC"' in line and 'status="OK"' in line for line in counted), [
+        line for line in scrape.splitlines() if "GRPC" in line
+    ]
     assert f'backprop_http_request_duration_seconds_count{{method="GRPC",{route}}}' in scrape
 
 
@@ -343,6 +345,27 @@ def test_unknown_model_or_version_is_not_found(served: GrpcServer, name: str, ve
         assert "unknown" in caught.value.details() or "no model name" in caught.value.details()
 
 
+@pytest.mark.parametrize(
+    "method",
+    ["/inference.GRPCInferenceService/ModelInfer", "/grpc.health.v1.Health/Check"],
+)
+def test_a_malformed_message_is_invalid_argument(served: GrpcServer, method: str) -> None:
+    with grpc.insecure_channel(served.target) as channel:
+        with pytest.raises(grpc.RpcError) as caught:
+            channel.unary_unary(method)(b"\xff\xff\xff\x0f", timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "is not a valid" in caught.value.details()
+
+
+def test_settings_empty_grpc_port_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.settings import Settings
+
+    monkeypatch.setenv("BACKPROP_GRPC_PORT", "")
+    assert Settings().grpc_port == 0
+    monkeypatch.setenv("BACKPROP_GRPC_PORT", "9001")
+    assert Settings().grpc_port == 9001
+
+
 def test_a_message_over_the_limit_is_refused(served: GrpcServer) -> None:
     X = np.zeros((MAX_MESSAGE // 16 + 64, 2))  # more bytes than the limit
     with pytest.raises(InferenceServerException) as caught:
@@ -473,3 +496,39 @@ def test_sigterm_lets_in_flight_calls_finish_and_exits_0(fresh_store: Path, tmp_
     assert "OK" in after, outcomes
     assert set(after) <= {"OK", "UNAVAILABLE", "CANCELLED"}, outcomes
     assert "gRPC server on" in running.http.output()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_grpc_port_already_held_stops_the_start(tmp_path: Path, workers: int) -> None:
+    """Port reuse must not silently join another server: the start fails, saying why."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from .server import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env |= {
+            "BACKPROP_MODEL_DIR": str(tmp_path / "models"),
+            "BACKPROP_API_TOKEN": "t",
+            "BACKPROP_TRAIN_ON_EMPTY": "false",
+            "BACKPROP_GRPC_PORT": str(port),
+            "PYTHONPATH": str(ROOT),
+        }
+        argv = [sys.executable, "-m", "service", "--port", str(free_port())]
+        done = subprocess.run(
+            [*argv, "--workers", str(workers)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert str(port) in done.stdout + done.stderr
