@@ -1,7 +1,7 @@
 # backprop-serve: the lecture's network behind a FastAPI service.
 #
 #   docker build -t backprop-serve .
-#   docker run --init -p 8000:8000 -v backprop-models:/data backprop-serve
+#   docker run --init -p 8000:8000 -p 8001:8001 -v backprop-models:/data backprop-serve
 #
 # Two stages. "build" turns the project into a wheel and installs it, with its
 # runtime dependencies only, into a virtual environment at /opt/venv. "runtime"
@@ -44,6 +44,7 @@ ENV PYTHONUNBUFFERED=1 \
     BACKPROP_MODEL_DIR=/data \
     BACKPROP_HOST=0.0.0.0 \
     BACKPROP_PORT=8000 \
+    BACKPROP_GRPC_PORT=8001 \
     BACKPROP_WORKERS=1
 
 # A system user without a login shell owns the model store and nothing else;
@@ -61,7 +62,8 @@ WORKDIR /app
 # Numeric, so that orchestrators can tell it is not root without the image's /etc/passwd.
 USER 10001:10001
 VOLUME ["/data"]
-EXPOSE 8000
+# 8000: HTTP (REST, V2 REST); 8001: gRPC (the Open Inference Protocol, Triton's port).
+EXPOSE 8000 8001
 
 # Slim images have no curl: ask /health/ready with the standard library.
 # urlopen raises on a refused connection or any 4xx/5xx (503 until a model is

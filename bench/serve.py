@@ -67,12 +67,13 @@ def wait_status(port: int, path: str, timeout: float = 60) -> float:
     raise TimeoutError(path)
 
 
-def start_service(store: Path, port: int) -> subprocess.Popen[bytes]:
+def start_service(store: Path, port: int, grpc_port: int = 0) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "BACKPROP_MODEL_DIR": str(store),
         "BACKPROP_API_TOKEN": TOKEN,
         "BACKPROP_LOG_LEVEL": "warning",
+        "BACKPROP_GRPC_PORT": str(grpc_port),  # 0: off, never the fixed default 8001
     }
     return subprocess.Popen(
         [sys.executable, "-m", "service", "--port", str(port), "--workers", "1"],

@@ -56,9 +56,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(cache.follow(settings.reload_interval)),
         asyncio.create_task(runner.run_forever()),
     ]
+    grpc_server = None
+    if settings.grpc_port:  # imported only when served: see service/rpc/__init__.py
+        from .rpc.server import start_grpc
+
+        grpc_server = await start_grpc(app)
     try:
         yield
     finally:
+        if grpc_server is not None:
+            await grpc_server.stop()
         await runner.shutdown()
         for task in tasks:
             task.cancel()

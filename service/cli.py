@@ -88,6 +88,13 @@ def main(argv: list[str] | None = None) -> None:
         token = secrets.token_urlsafe(32)
         os.environ["BACKPROP_API_TOKEN"] = token
         log.warning("BACKPROP_API_TOKEN is not set; the token for this run is %s", token)
+    if settings.grpc_port:  # before the workers, which may share it (SO_REUSEPORT)
+        from .rpc.ports import check_port_free
+
+        try:
+            check_port_free(settings.host, settings.grpc_port)
+        except OSError as exc:
+            sys.exit(f"backprop-serve: gRPC port {settings.grpc_port} is not free: {exc}")
     made = _metrics_dir()
 
     import uvicorn

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
 
     events_ping_seconds: float = Field(10.0, gt=0, le=300)
     """Seconds between keep-alive comments on a job's event stream (GET /train/{id}/events)."""
+    grpc_port: int = Field(8001, ge=0, le=65535)
+    """Port of the gRPC server (the Open Inference Protocol); 0 or empty turns it off."""
+
+    grpc_max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    """Largest gRPC message in either direction; a larger one is RESOURCE_EXHAUSTED."""
+
+    @field_validator("grpc_port", mode="before")
+    @classmethod
+    def _empty_grpc_port_is_off(cls, value: object) -> object:
+        return 0 if value == "" else value
 
     @field_validator("api_token", mode="before")
     @classmethod

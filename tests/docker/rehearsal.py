@@ -81,6 +81,7 @@ class Container:
     stop_signal: signal.Signals
     store: Path
     port: int
+    grpc_port: int = 0
 
 
 def free_port() -> int:
@@ -117,10 +118,20 @@ def _container(runtime: Stage, state: StageResult, build: Build, report: Report)
     report.add("USER is not root", uid != 0, f"USER {state.user} -> uid {uid}, gid {gid}")
     ports = exposed_ports(runtime)
     inside = state.env.get("BACKPROP_PORT", "8000")
-    report.add("EXPOSE matches BACKPROP_PORT", ports == {int(inside)}, f"{ports} vs {inside}")
+    grpc_inside = state.env.get("BACKPROP_GRPC_PORT", "8001")
+    served = {int(inside)} | ({int(grpc_inside)} if grpc_inside not in ("", "0") else set())
+    report.add(
+        "EXPOSE matches BACKPROP_PORT and BACKPROP_GRPC_PORT",
+        ports == served,
+        f"{ports} vs {inside}, {grpc_inside}",
+    )
     port = free_port()
+    grpc_port = free_port() if grpc_inside not in ("", "0") else 0
+    while grpc_port == port:
+        grpc_port = free_port()
     env = host_env(state.env, build.paths)
     env |= {"HOME": home, "BACKPROP_HOST": "127.0.0.1", "BACKPROP_PORT": str(port)}
+    env["BACKPROP_GRPC_PORT"] = str(grpc_port)
     store = build.paths.text(state.env.get("BACKPROP_MODEL_DIR", "./models"))
     cwd = build.paths.path(state.workdir)
     check = healthcheck(runtime)
@@ -136,6 +147,7 @@ def _container(runtime: Stage, state: StageResult, build: Build, report: Report)
         stop_signal=signal.Signals[stop.args.strip()] if stop else signal.SIGTERM,
         store=cwd / store if not store.startswith("/") else Path(store),
         port=port,
+        grpc_port=grpc_port,
     )
 
 
@@ -203,10 +215,32 @@ def _first_run(container: Container, report: Report, log: Any) -> str | None:
         code = _run_healthcheck(container)
         report.add("HEALTHCHECK exits 0 when ready", code == 0, f"exit status {code}")
         _check_predict(container, version, report)
+        _check_grpc_health(container, report)
         _check_stop(container, process, report)
         return version
     finally:
         _kill_group(process)
+
+
+def _check_grpc_health(container: Container, report: Report) -> None:
+    """The gRPC port answers the standard health service: SERVING once ready."""
+    if not container.grpc_port:
+        return
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{container.grpc_port}") as channel:
+        try:
+            status = (
+                health_pb2_grpc.HealthStub(channel)
+                .Check(health_pb2.HealthCheckRequest(), timeout=10)
+                .status
+            )
+        except grpc.RpcError as error:
+            report.add("gRPC health SERVING", False, f"{error.code()}: {error.details()}")
+            return
+    name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+    report.add("gRPC health SERVING", status == health_pb2.HealthCheckResponse.SERVING, name)
 
 
 def _second_run(container: Container, report: Report, log: Any, version: str) -> None:

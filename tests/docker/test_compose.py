@@ -51,8 +51,8 @@ def test_api_is_built_from_the_project(resolved: dict[str, Any]) -> None:
     assert build.get("dockerfile", "Dockerfile") == "Dockerfile"
 
 
-def test_port_8000_is_published(resolved: dict[str, Any]) -> None:
-    assert ports(api(resolved)) == [("", 8000, 8000)]
+def test_ports_8000_and_8001_are_published(resolved: dict[str, Any]) -> None:
+    assert ports(api(resolved)) == [("", 8000, 8000), ("", 8001, 8001)]
 
 
 def test_store_is_a_named_volume_on_data(resolved: dict[str, Any]) -> None:
@@ -93,7 +93,7 @@ def test_publish_address_comes_from_env(
         "BACKPROP_PUBLISH=8000", "BACKPROP_PUBLISH=127.0.0.1:9000"
     )
     config = compose.config(copy_project(project_root, tmp_path, env_file))
-    assert ports(api(config)) == [("127.0.0.1", 9000, 8000)]
+    assert ports(api(config)) == [("127.0.0.1", 9000, 8000), ("", 8001, 8001)]
 
 
 @pytest.mark.parametrize("env_file", [None, "", "from-example"], ids=["no-env", "empty", "copy"])

@@ -98,7 +98,8 @@ def test_runtime_environment(runtime: Stage) -> None:
     assert env["BACKPROP_HOST"] == "0.0.0.0"
     assert env["BACKPROP_MODEL_DIR"] == "/data"
     assert int(env["BACKPROP_WORKERS"]) >= 1
-    assert exposed_ports(runtime) == {8000} and env["BACKPROP_PORT"] == "8000"
+    assert exposed_ports(runtime) == {8000, 8001} and env["BACKPROP_PORT"] == "8000"
+    assert env["BACKPROP_GRPC_PORT"] == "8001"
 
 
 def test_store_is_a_volume_owned_by_a_non_root_user(runtime: Stage) -> None:

@@ -15,6 +15,12 @@ import pytest
 from .server import Server, start_server
 
 
+@pytest.fixture(autouse=True)
+def _no_fixed_grpc_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app built in the test process serves no gRPC: never the fixed default 8001."""
+    monkeypatch.setenv("BACKPROP_GRPC_PORT", "0")
+
+
 @pytest.fixture(scope="session")
 def seed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding the default model, trained by a server started on an empty store."""

@@ -110,6 +110,7 @@ def start_server(
         BACKPROP_API_TOKEN=token,
         BACKPROP_LOG_LEVEL="info",
         BACKPROP_RELOAD_INTERVAL="0.2",
+        BACKPROP_GRPC_PORT="0",  # off unless a test asks: never the fixed default 8001
         PYTHONPATH=str(ROOT),
     )
     environ.update(env or {})
