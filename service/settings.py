@@ -66,6 +66,7 @@ class Settings(BaseSettings):
 
     events_ping_seconds: float = Field(10.0, gt=0, le=300)
     """Seconds between keep-alive comments on a job's event stream (GET /train/{id}/events)."""
+
     grpc_port: int = Field(8001, ge=0, le=65535)
     """Port of the gRPC server (the Open Inference Protocol); 0 or empty turns it off."""
 
