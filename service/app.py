@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from .cache import ModelCache
+from .cors import with_cors
 from .errors import install_error_handler
 from .fastpath import FastPredict
 from .jobs import JobRunner
@@ -22,7 +23,8 @@ from .middleware import RequestContext
 from .routes import backprop, health, metrics, models, predict, train, v2
 from .schemas import TrainRequest
 from .settings import Settings
-from .store import ModelStore, new_id, now_iso
+from .store import new_id, now_iso
+from .storefaults import install_registry_error_handler, open_store
 
 log = logging.getLogger("backprop.app")
 
@@ -37,7 +39,7 @@ DESCRIPTION = (
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store, start following the active version and running jobs."""
     settings: Settings = app.state.settings
-    store = await asyncio.to_thread(ModelStore, settings.model_dir)
+    store = await asyncio.to_thread(open_store, settings.model_dir)
     await asyncio.to_thread(store.sync)
     cache = ModelCache(store)
     runner = JobRunner(store, settings.job_stale_seconds)
@@ -99,6 +101,7 @@ class ServiceApp(FastAPI):
         settings: Settings = self.state.settings
         entry = partial(FastAPI.__call__, self)
         inner = FastPredict(entry) if self.fast_path else entry
+        inner = with_cors(inner, settings.cors_origins)  # a no-op unless origins are set
         return RequestContext(inner, settings.max_body_bytes, settings.max_train_body_bytes)
 
 
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.token = _token(settings)
     install_error_handler(app)
+    install_registry_error_handler(app)
     for router in (
         health.router,
         models.router,
