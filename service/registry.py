@@ -181,7 +181,8 @@ class SQLiteRegistry:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite already rolled back e.g. on SQLITE_FULL
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
