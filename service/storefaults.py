@@ -52,7 +52,7 @@ def open_store(root: Path) -> ModelStore:
     """The store, or one clear log line naming the registry file and why it failed."""
     try:
         return ModelStore(root)
-    except (*REGISTRY_ERRORS, OSError) as exc:
+    except (sqlite3.Error, OSError) as exc:
         path = Path(root).resolve() / REGISTRY_FILE
         log.critical("cannot open the model registry %s: %s", path, describe(exc))
         raise
