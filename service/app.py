@@ -18,6 +18,7 @@ from .cors import with_cors
 from .errors import install_error_handler
 from .fastpath import FastPredict
 from .jobs import JobRunner
+from .limits import state_limits_in_openapi
 from .logs import configure_logging
 from .middleware import RequestContext
 from .routes import backprop, health, metrics, models, predict, train, v2
@@ -46,7 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store, app.state.cache, app.state.runner = store, cache, runner
     await asyncio.to_thread(runner.reap_stale)
     if settings.train_on_empty:
-        config = train.job_config(TrainRequest())
+        config = train.job_config(TrainRequest(), settings.max_train_epochs)
         job_id = new_id("job-")
         if await asyncio.to_thread(store.registry.enqueue_if_empty, job_id, config, now_iso()):
             log.info(
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.token = _token(settings)
     install_error_handler(app)
     install_registry_error_handler(app)
+    state_limits_in_openapi(app, settings.max_train_epochs)
     for router in (
         health.router,
         models.router,

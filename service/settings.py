@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     keep_alive_seconds: int = Field(5, ge=1, le=600)
     """An idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive)."""
 
+    max_train_epochs: int = Field(100_000, ge=1, le=100_000)
+    """Most epochs a training job may ask for (above is a 422; the default is capped to it)."""
+
     test_write_delay_seconds: float = Field(0.0, ge=0, le=600)
     """TEST ONLY: sleep this long in the middle of writing a model (crash-safety tests)."""
 

@@ -19,6 +19,16 @@ from ..schemas import BackpropRequest, error_responses
 
 router = APIRouter(prefix="/backprop", tags=["backprop"])
 _ERRORS = error_responses(404, 501, 503)
+# format=dot answers Graphviz text instead of the JSON trace.
+_TRACE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The trace (JSON), or Graphviz DOT text with format=dot",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/vnd.graphviz": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 _RESERVED = frozenset({"x", "label", "version", "weights", "format", "learning_rate"})
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -66,7 +76,7 @@ def _trace(
         raise InvalidInput([loc], str(exc)) from None
 
 
-@router.get("", response_model=None, responses=_ERRORS)
+@router.get("", response_model=None, responses={**_TRACE, **_ERRORS})
 async def backprop_trace(
     request: Request,
     cache: CacheDep,
@@ -98,7 +108,7 @@ async def backprop_trace(
     return _answer(_trace(target, sample, _label(label), learning_rate), name, format)
 
 
-@router.post("", response_model=None)
+@router.post("", response_model=None, responses=_TRACE)
 async def backprop_custom(
     body: BackpropRequest, format: Literal["json", "dot"] = Query("json")
 ) -> Response:
