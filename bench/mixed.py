@@ -51,6 +51,9 @@ def table(tally: mixedload.Tally, seconds: float, clients: int) -> str:
         "",
         "409 (activating a version that failed checks, cancelling a finished job) and",
         "429 (a full training queue) are answers the clients asked for, not errors.",
+        "`DELETE /train/{job_id}` waits up to 3 s for a running job to stop (documented),",
+        "so its p99 is that wait. Latencies include the client threads' own cost and",
+        "whatever else the machine runs: read them as a bound, not a speed figure.",
     ]
     return "\n".join(lines)
 
