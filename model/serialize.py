@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,12 @@ def _fsync_directory(directory: Path) -> None:
             os.close(fd)
 
 
-def save_model(clf: Classifier, directory: str | Path) -> dict[str, Any]:
-    """Write `clf` into `directory` (created if needed) atomically; return the manifest."""
+def save_model(
+    clf: Classifier, directory: str | Path, midway: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Write `clf` into `directory` (created if needed) atomically; return the manifest.
+
+    ``midway`` runs between the weights file and the manifest (a test's crash window)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = npz_bytes(weights_arrays(clf))
@@ -138,6 +143,8 @@ def save_model(clf: Classifier, directory: str | Path) -> dict[str, Any]:
     text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
     _atomic_write(directory / WEIGHTS_FILE, weights)
     _fsync_directory(directory)
+    if midway is not None:
+        midway()
     _atomic_write(directory / MANIFEST_FILE, text.encode("utf-8"))
     _fsync_directory(directory)
     return manifest

@@ -14,16 +14,19 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from .cache import ModelCache
+from .cors import with_cors
 from .errors import install_error_handler
 from .fastpath import FastPredict
 from .jobs import JobRunner
+from .limits import state_limits_in_openapi
 from .logs import configure_logging
 from .middleware import RequestContext
 from .routes import backprop, dashboard, health, metrics, models, predict, surface, train, v2
 from .routes.docs import install_docs
 from .schemas import TrainRequest
 from .settings import Settings
-from .store import ModelStore, new_id, now_iso
+from .store import new_id, now_iso
+from .storefaults import install_registry_error_handler, open_store
 
 log = logging.getLogger("backprop.app")
 
@@ -38,14 +41,14 @@ DESCRIPTION = (
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store, start following the active version and running jobs."""
     settings: Settings = app.state.settings
-    store = await asyncio.to_thread(ModelStore, settings.model_dir)
+    store = await asyncio.to_thread(open_store, settings.model_dir)
     await asyncio.to_thread(store.sync)
     cache = ModelCache(store)
     runner = JobRunner(store, settings.job_stale_seconds)
     app.state.store, app.state.cache, app.state.runner = store, cache, runner
     await asyncio.to_thread(runner.reap_stale)
     if settings.train_on_empty:
-        config = train.job_config(TrainRequest())
+        config = train.job_config(TrainRequest(), settings.max_train_epochs)
         job_id = new_id("job-")
         if await asyncio.to_thread(store.registry.enqueue_if_empty, job_id, config, now_iso()):
             log.info(
@@ -107,6 +110,7 @@ class ServiceApp(FastAPI):
         settings: Settings = self.state.settings
         entry = partial(FastAPI.__call__, self)
         inner = FastPredict(entry) if self.fast_path else entry
+        inner = with_cors(inner, settings.cors_origins)  # a no-op unless origins are set
         return RequestContext(inner, settings.max_body_bytes, settings.max_train_body_bytes)
 
 
@@ -125,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.token = _token(settings)
     install_error_handler(app)
+    install_registry_error_handler(app)
+    state_limits_in_openapi(app, settings.max_train_epochs)
     for router in (
         health.router,
         models.router,

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .logs import configure_logging
 from .process import pid_alive
 from .settings import Settings
+from .slowclient_choice import http_protocol
 
 log = logging.getLogger("backprop.cli")
 
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
             log_level=settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=8,
+            timeout_keep_alive=settings.keep_alive_seconds,
+            http=http_protocol(),
         )
     finally:
         if made:

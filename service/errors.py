@@ -5,6 +5,7 @@ native API, ``{"error": "..."}`` under ``/v2`` (the Open Inference Protocol's sh
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -124,10 +125,27 @@ async def _handle_http(request: Request, exc: Exception) -> Any:
             [{"type": "json_invalid", "loc": ("body",), "msg": "the body is not valid JSON"}]
         )
         return await _handle_validation(request, exc)
+    if exc.status_code == 405:
+        exc = StarletteHTTPException(405, exc.detail, {"Allow": _allowed_methods(request)})
     if not is_v2_path(request.scope["path"]):
         return await http_exception_handler(request, exc)
     message = f"{exc.detail}: {request.method} {request.scope['path']}"
     return JSONResponse({"error": message}, exc.status_code, headers=exc.headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the OpenAPI schema documents at this path (Starlette names only the
+    first matching route's, e.g. ``POST`` for ``/train`` where ``GET`` works too)."""
+    state = request.app.state
+    table = getattr(state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for template, item in request.app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(f"^{pattern}$"), {m.upper() for m in item}))
+        state.allowed_methods = table
+    methods = set().union(*(ms for rx, ms in table if rx.match(request.scope["path"])))
+    return ", ".join(sorted(methods))
 
 
 def _finite(value: Any) -> Any:

@@ -46,7 +46,6 @@ class JobRunner:
         )
         for job_id in stale:
             log.warning("job %s was running in a process that died: marked failed", job_id)
-            metrics.TRAINING_JOBS.labels("failed").inc()
         return stale
 
     async def run_forever(self) -> None:
@@ -96,7 +95,6 @@ class JobRunner:
             log.error("job %s: the training process exited with %s", job.job_id, proc.returncode)
         record = await asyncio.to_thread(self.store.registry.job, job.job_id)
         outcome = record.status if record else "failed"
-        metrics.TRAINING_JOBS.labels(outcome).inc()
         metrics.TRAINING_DURATION.labels(outcome).observe(time.perf_counter() - started)
         log.info("job %s: %s", job.job_id, outcome)
 

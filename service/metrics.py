@@ -43,11 +43,8 @@ PREDICTIONS = Counter(
     "Rows answered by /predict and V2 infer, by model version.",
     ["version"],
 )
-TRAINING_JOBS = Counter(
-    "backprop_training_jobs_total",
-    "Training jobs that ended, by outcome.",
-    ["outcome"],
-)
+# backprop_training_jobs_total and the job gauges are read from the registry at
+# scrape time (registry_metrics), so a job the API reports finished is counted.
 TRAINING_DURATION = Histogram(
     "backprop_training_job_duration_seconds",
     "Wall time of training jobs, from start to end, by outcome.",
@@ -103,15 +100,16 @@ def set_active_version(previous: str | None, current: str | None) -> None:
         MODEL_INFO.labels(current).set(1)
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text format of every metric, across workers when there are several."""
+def exposition(extra: bytes = b"") -> tuple[bytes, str]:
+    """The text format of every metric, across workers when there are several;
+    ``extra`` is appended (the families read from the registry)."""
     path = os.environ.get(MULTIPROC_ENV)
     if path:
         _forget_dead_workers(path)
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        return generate_latest(registry) + extra, CONTENT_TYPE_LATEST
+    return generate_latest() + extra, CONTENT_TYPE_LATEST
 
 
 def _forget_dead_workers(path: str) -> None:

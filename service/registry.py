@@ -75,6 +75,7 @@ class Registry(Protocol):
     def claim_job(self, owner_pid: int, now: str, clock: float) -> JobRecord | None: ...
     def job(self, job_id: str) -> JobRecord | None: ...
     def jobs(self, limit: int) -> list[JobRecord]: ...
+    def job_counts(self) -> dict[str, int]: ...
     def job_data(self, job_id: str) -> bytes | None: ...
     def heartbeat(self, job_id: str, clock: float) -> None: ...
     def update_progress(
@@ -180,7 +181,8 @@ class SQLiteRegistry:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite already rolled back e.g. on SQLITE_FULL
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
@@ -290,6 +292,10 @@ class SQLiteRegistry:
     def jobs(self, limit: int) -> list[JobRecord]:
         rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?", (limit,))
         return [_job(r) for r in rows]
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs are in each status (for the metrics, read at scrape time)."""
+        return dict(self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
 
     def job_data(self, job_id: str) -> bytes | None:
         rows = self._read("SELECT data FROM jobs WHERE job_id = ?", (job_id,))

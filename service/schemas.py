@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,8 +71,10 @@ class ModelMetadata(BaseModel):
 class PredictRequest(BaseModel):
     """Rows in the model's feature order, or objects keyed by feature name."""
 
-    instances: list[list[float]] | list[dict[str, float]] = Field(
-        min_length=1,
+    instances: (
+        Annotated[list[Annotated[list[float], Field(min_length=1)]], Field(min_length=1)]
+        | Annotated[list[Annotated[dict[str, float], Field(min_length=1)]], Field(min_length=1)]
+    ) = Field(
         examples=[[[5.1, 3.5], [6.7, 3.1]], [{"sepal_length": 5.1, "sepal_width": 3.5}]],
     )
 
@@ -90,7 +92,7 @@ class PredictResponse(BaseModel):
 class TableData(BaseModel):
     """A caller's own table: named columns, numeric rows and a string label per row."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     feature_names: list[str] = Field(min_length=1, max_length=1000)
     rows: list[list[float]] = Field(min_length=2, max_length=MAX_TABLE_ROWS)
@@ -120,7 +122,7 @@ class TableData(BaseModel):
 class TrainRequest(BaseModel):
     """A training job; every field is optional and the defaults give the default model."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     features: list[str] | None = Field(
         None, min_length=1, max_length=MAX_TABLE_FEATURES, description="Input features."
@@ -198,9 +200,9 @@ class JobList(BaseModel):
 
 
 class BackpropLayerSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
-    weights: list[list[float]] = Field(min_length=1)
+    weights: list[Annotated[list[float], Field(min_length=1)]] = Field(min_length=1)
     bias: list[float] | None = None
     activation: str = "sigmoid"
 
@@ -222,6 +224,7 @@ class BackpropRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"x": [5.0, 3.0], "label": 1, "weights": "lecture", "steps": 100},

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -77,6 +77,37 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_grpc_port_is_off(cls, value: object) -> object:
         return 0 if value == "" else value
+    # -- reliability and security (issue 10) ------------------------------------
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+    """Origins allowed to call from a browser (comma-separated, or `*`); CORS is off when empty."""
+
+    header_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    """Longest a client may take to send a request's line and headers; then 408 and close."""
+
+    max_header_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """Largest request line plus headers; larger is a 431 and the connection is closed."""
+
+    keep_alive_seconds: int = Field(5, ge=1, le=600)
+    """An idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive)."""
+
+    max_train_epochs: int = Field(100_000, ge=1, le=100_000)
+    """Most epochs a training job may ask for (above is a 422; the default is capped to it)."""
+
+    test_write_delay_seconds: float = Field(0.0, ge=0, le=600)
+    """TEST ONLY: sleep this long in the middle of writing a model (crash-safety tests)."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("api_token", mode="before")
     @classmethod

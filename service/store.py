@@ -19,6 +19,7 @@ from typing import Any
 from model.classifier import Classifier
 from model.serialize import ModelFormatError, load_model, read_manifest, save_model
 
+from .crashpoint import pause_mid_write
 from .registry import SQLiteRegistry, VersionRecord
 
 log = logging.getLogger("backprop.store")
@@ -69,7 +70,7 @@ class ModelStore:
         version = new_id("v")
         tmp = self.root / f".tmp-{version}"
         try:
-            manifest = save_model(clf, tmp)
+            manifest = save_model(clf, tmp, midway=pause_mid_write)
             os.rename(tmp, self.root / version)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

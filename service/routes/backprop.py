@@ -28,6 +28,18 @@ from . import dashboard
 
 router = APIRouter(prefix="/backprop", tags=["backprop"])
 _ERRORS = error_responses(404, 503)
+# format=dot answers Graphviz text and format=html the standalone drawing.
+_TRACE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The trace (JSON), Graphviz DOT text with format=dot, "
+        "or the standalone drawing with format=html",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/vnd.graphviz": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 _RESERVED = frozenset({"x", "label", "version", "weights", "format", "learning_rate"})
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -71,7 +83,7 @@ def _trace(
         raise InvalidInput([loc], str(exc)) from None
 
 
-@router.get("", response_model=None, responses=_ERRORS)
+@router.get("", response_model=None, responses={**_TRACE, **_ERRORS})
 async def backprop_trace(
     request: Request,
     cache: CacheDep,

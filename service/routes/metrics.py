@@ -6,13 +6,19 @@ import asyncio
 
 from fastapi import APIRouter, Response
 
+from ..deps import StoreDep
 from ..metrics import exposition
+from ..registry_metrics import registry_exposition
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", response_class=Response)
-async def scrape() -> Response:
+async def scrape(store: StoreDep) -> Response:
     """Every metric in the Prometheus text format, summed across workers."""
-    body, content_type = await asyncio.to_thread(exposition)
+
+    def collect() -> tuple[bytes, str]:
+        return exposition(registry_exposition(store.registry))
+
+    body, content_type = await asyncio.to_thread(collect)
     return Response(body, media_type=content_type)

@@ -18,6 +18,7 @@ from model.train import TrainConfig
 from ..deps import CacheDep, RunnerDep, SettingsDep, StoreDep, TokenDep
 from ..errors import Conflict, InvalidInput, JobNotFound, QueueFull
 from ..jobs import job_view
+from ..limits import SCHEMA_MAX_EPOCHS, bound_epochs
 from ..registry import JOB_FINISHED, JobFinishedError, JobRecord, QueueFullError
 from ..schemas import Job, JobList, TrainRequest, error_responses
 from ..store import ModelStore, new_id, now_iso
@@ -33,9 +34,10 @@ EVENTS_RETRY_MS = 2000
 _EPOCH_ID = re.compile(r"^[0-9]{1,12}$")
 
 
-def job_config(body: TrainRequest) -> dict[str, Any]:
+def job_config(body: TrainRequest, max_epochs: int = SCHEMA_MAX_EPOCHS) -> dict[str, Any]:
     """The full, validated configuration of a job: TrainConfig plus the job's own fields."""
     given = body.model_dump(exclude={"data", "activate", "min_test_accuracy"}, exclude_none=True)
+    bound_epochs(given, TrainConfig().max_epochs, max_epochs)
     if body.data is not None:
         given.setdefault("features", None)  # every column of the caller's table
     try:
@@ -85,7 +87,7 @@ async def create_job(
     wait: bool = Query(False, description="Wait for the job to finish (up to a bound)"),
 ) -> dict[str, Any]:
     """(token) Queue a training job; 202 with its status URL, or 201 when waited for."""
-    config = job_config(body)
+    config = job_config(body, settings.max_train_epochs)
     data = None if body.data is None else orjson.dumps(body.data.model_dump())
     job_id = new_id("job-")
     try:

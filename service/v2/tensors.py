@@ -90,6 +90,11 @@ def _parameters(obj: dict[str, Any], what: str) -> dict[str, Any]:
     for name in ("shared_memory_region", "classification"):
         if name in parameters:
             raise BadRequest(f'{what} asks for "{name}", an extension this server does not offer')
+    for name, value in parameters.items():  # the protocol's $parameter: string, number, bool
+        if type(value) not in (str, int, float, bool):
+            raise BadRequest(
+                f"parameter {name!r} of {what} must be a string, number or boolean, got {value!r}"
+            )
     return parameters
 
 

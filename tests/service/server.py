@@ -138,7 +138,7 @@ def start_server(
         server.wait_ready()
     else:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 if server.get("/health/live").status_code == 200:
                     break

@@ -1,0 +1,58 @@
+"""The registry database failing (locked, full, unreadable): a clear error, never a hang.
+
+Every registry call waits at most its busy timeout (10 s for SQLite) for a lock.
+A call that still fails answers 503 with what the database said and a Retry-After,
+instead of a bare 500; a registry that cannot be opened at start stops the server
+with one log line naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from .errors import is_v2_path
+from .store import REGISTRY_FILE, ModelStore
+
+log = logging.getLogger("backprop.registry")
+
+RETRY_AFTER_SECONDS = 5
+REGISTRY_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+
+def describe(exc: Exception) -> str:
+    """What went wrong with the registry, in one sentence."""
+    text = str(exc) or type(exc).__name__
+    if "locked" in text or "busy" in text:
+        return f"the model registry is locked by another process ({text}); retry shortly"
+    if "full" in text or "I/O" in text:
+        return f"the model registry cannot be written: {text} (is its disk full or failing?)"
+    return f"the model registry cannot be used: {text}"
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    message = describe(exc)
+    log.error("%s %s: %s", request.method, request.scope["path"], message)
+    body = {"error": message} if is_v2_path(request.scope["path"]) else {"detail": message}
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return JSONResponse(body, status_code=503, headers=headers)
+
+
+def install_registry_error_handler(app: FastAPI) -> None:
+    """Answer registry failures as 503 with the reason."""
+    for kind in REGISTRY_ERRORS:
+        app.add_exception_handler(kind, _handle)
+
+
+def open_store(root: Path) -> ModelStore:
+    """The store, or one clear log line naming the registry file and why it failed."""
+    try:
+        return ModelStore(root)
+    except (sqlite3.Error, OSError) as exc:
+        path = Path(root).resolve() / REGISTRY_FILE
+        log.critical("cannot open the model registry %s: %s", path, describe(exc))
+        raise
