@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_grpc_port_is_off(cls, value: object) -> object:
         return 0 if value == "" else value
+
     # -- reliability and security (issue 10) ------------------------------------
 
     cors_origins: Annotated[list[str], NoDecode] = []
