@@ -16,9 +16,11 @@ from starlette.types import Receive, Scope, Send
 from .cache import ModelCache
 from .errors import install_error_handler
 from .fastpath import FastPredict
+from .follow import follow_pointer
 from .jobs import JobRunner
 from .logs import configure_logging
 from .middleware import RequestContext
+from .registry import PointerWatcher
 from .routes import backprop, health, metrics, models, predict, train, v2
 from .schemas import TrainRequest
 from .settings import Settings
@@ -37,12 +39,12 @@ DESCRIPTION = (
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store, start following the active version and running jobs."""
     settings: Settings = app.state.settings
-    store = await asyncio.to_thread(ModelStore, settings.model_dir)
+    store = await asyncio.to_thread(ModelStore.from_settings, settings)
     await asyncio.to_thread(store.sync)
     cache = ModelCache(store)
-    runner = JobRunner(store, settings.job_stale_seconds)
+    runner = JobRunner(store, settings, trains=settings.role != "serve")
     app.state.store, app.state.cache, app.state.runner = store, cache, runner
-    await asyncio.to_thread(runner.reap_stale)
+    await asyncio.to_thread(runner.fail_unleased)
     if settings.train_on_empty:
         config = train.job_config(TrainRequest())
         job_id = new_id("job-")
@@ -51,8 +53,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 "the model store %s is empty: training the default model (%s)", store.root, job_id
             )
     await cache.refresh()
+    watcher = PointerWatcher(store.registry, settings.reload_interval, settings.registry_listen)
+    app.state.watcher = watcher
     tasks = [
-        asyncio.create_task(cache.follow(settings.reload_interval)),
+        asyncio.create_task(follow_pointer(cache, watcher)),
         asyncio.create_task(runner.run_forever()),
     ]
     try:
@@ -64,6 +68,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        cache.close()
+        await asyncio.to_thread(watcher.stop)
         store.close()
 
 

@@ -32,10 +32,21 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": reasons[code]} for code in codes}
 
 
+class LoadErrorInfo(BaseModel):
+    """Why a worker does not serve the registry's active version (it keeps the old one)."""
+
+    version: str = Field(description="The active version that could not be loaded.")
+    error: str = Field(description="The failed download or verification.")
+    at: str = Field(description="When the last attempt failed (ISO 8601, UTC).")
+
+
 class Health(BaseModel):
     status: str
     model_version: str | None = None
     reason: str | None = None
+    load_error: LoadErrorInfo | None = Field(
+        None, description="Set while the registry's active version cannot be loaded here."
+    )
 
 
 class LayerInfo(BaseModel):
@@ -65,6 +76,9 @@ class ModelMetadata(BaseModel):
     active: bool | None = Field(None, description="Whether this is the active version.")
     status: str | None = Field(None, description="`ok`, or `invalid` when it failed checks.")
     reason: str | None = Field(None, description="Why an invalid version failed.")
+    load_error: LoadErrorInfo | None = Field(
+        None, description="GET /model: why the registry's newer active version is not served."
+    )
 
 
 class PredictRequest(BaseModel):

@@ -64,6 +64,23 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(10.0, gt=1, le=3600)
     """A running job whose heartbeat is older than this is marked failed."""
 
+    # -- many machines: where the artefacts live (issue 11) --------------------
+
+    artifacts_url: str | None = None
+    """Where versions live: unset for BACKPROP_MODEL_DIR, or s3://bucket/prefix (its cache)."""
+
+    @field_validator("artifacts_url")
+    @classmethod
+    def _artifacts_url_form(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.startswith("s3://"):
+            if not value[len("s3://") :].split("/", 1)[0]:
+                raise ValueError("an s3:// URL needs a bucket: s3://bucket/prefix")
+        elif "://" in value and not value.startswith("file://"):
+            raise ValueError("use a folder path or s3://bucket/prefix")
+        return value
+
     @field_validator("api_token", mode="before")
     @classmethod
     def _empty_token_is_unset(cls, value: object) -> object:

@@ -25,11 +25,12 @@ async def live() -> Health:
 )
 async def ready(cache: CacheDep, store: StoreDep) -> Health | JSONResponse:
     """200 with the loaded version when a model is loaded; 503 with the reason otherwise."""
-    if cache.active is not None:
-        return Health(status="ready", model_version=cache.active.version)
+    error = cache.load_error.as_dict() if cache.load_error else None
+    if cache.active is not None:  # ready even when a newer version failed: this one serves
+        return Health(status="ready", model_version=cache.active.version, load_error=error)
     reason = cache.not_ready_reason
     pending = [j for j in store.registry.jobs(5) if j.status in ("queued", "running")]
     if pending:
         reason += f"; training job {pending[-1].job_id} is {pending[-1].status}"
-    body = Health(status="not ready", reason=reason).model_dump(exclude_none=True)
+    body = Health(status="not ready", reason=reason, load_error=error).model_dump(exclude_none=True)
     return JSONResponse({**body, "detail": reason}, status_code=503)
