@@ -204,6 +204,7 @@ class Job(BaseModel):
     history: list[dict[str, Any]]
     result: JobResult | None
     error: str | None
+    attempt: int = Field(0, description="Executions so far: more than 1 after a trainer died")
 
 
 class JobList(BaseModel):

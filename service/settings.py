@@ -62,7 +62,27 @@ class Settings(BaseSettings):
     """Seconds between checks of the registry's active version in each worker."""
 
     job_stale_seconds: float = Field(10.0, gt=1, le=3600)
-    """A running job whose heartbeat is older than this is marked failed."""
+    """A running job's lease; once it runs out the job is queued again (or failed)."""
+
+    # -- many machines: the registry and the roles (issue 11) -----------------
+
+    registry_url: str | None = None
+    """Registry database: unset for the SQLite file in the model store, or postgresql://..."""
+
+    registry_listen: bool = True
+    """Listen for PostgreSQL notifications of activations (the poll runs either way)."""
+
+    role: Literal["all", "serve", "worker"] = "all"
+    """`all` serves and trains; `serve` never trains; `worker` trains and serves nothing."""
+
+    job_timeout_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
+    """Longest a training job may run; then it is cancelled with this reason."""
+
+    job_max_attempts: int = Field(3, ge=1, le=100)
+    """Executions a job may get when its trainer dies (each lost lease is one)."""
+
+    max_running_jobs: int = Field(1, ge=1, le=1000)
+    """Most jobs training at once across every process on the registry."""
 
     # -- many machines: where the artefacts live (issue 11) --------------------
 
