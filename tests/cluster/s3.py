@@ -62,6 +62,11 @@ class S3Server:
             "AWS_DEFAULT_REGION": REGION,
         }
 
+    @staticmethod
+    def client_for_env() -> Any:
+        """A client configured only by the standard AWS variables, as the service's is."""
+        return boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
+
     def client(self) -> Any:
         return boto3.client(
             "s3",
@@ -136,7 +141,7 @@ class S3Server:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(3)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
