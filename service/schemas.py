@@ -47,6 +47,9 @@ class Health(BaseModel):
     load_error: LoadErrorInfo | None = Field(
         None, description="Set while the registry's active version cannot be loaded here."
     )
+    registry: str | None = Field(
+        None, description="`ok`, or `unreachable: <why>` (the replica keeps serving from memory)"
+    )
 
 
 class LayerInfo(BaseModel):
