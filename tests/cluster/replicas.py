@@ -95,8 +95,9 @@ class Cluster:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        for server in self.replicas:
-            server.stop()
+        if self.replicas:
+            with ThreadPoolExecutor(len(self.replicas)) as pool:
+                list(pool.map(lambda server: server.stop(), self.replicas))
         if self.store is not None:
             self.store.close()
 
