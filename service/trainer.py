@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -37,8 +38,16 @@ MAX_HISTORY = 200
 class _Reporter:
     """The progress callback: history, throttled registry writes, cancel checks."""
 
-    def __init__(self, store: ModelStore, job_id: str, attempt: int, parent: int) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        job_id: str,
+        attempt: int,
+        parent: int,
+        halt: threading.Event | None,
+    ) -> None:
         self.store = store
+        self.halt = halt  # set by the runner when training in its own process
         self.job_id = job_id
         self.attempt = attempt
         self.parent = parent  # the runner that claimed the job (it may be gone already)
@@ -59,7 +68,10 @@ class _Reporter:
         if now - self.last_report < REPORT_SECONDS and p.epoch != p.max_epochs:
             return True
         self.last_report = now
-        if os.getppid() != self.parent:
+        if self.halt is not None and self.halt.is_set():
+            self.parent_died = True  # the runner stopped this attempt and wrote why
+            return False
+        if self.halt is None and os.getppid() != self.parent:
             self.parent_died = True
             return False
         progress = {"epoch": p.epoch, "max_epochs": p.max_epochs, "loss": p.loss}
@@ -73,8 +85,14 @@ class _Reporter:
         return not stop
 
 
-def run_job(store: ModelStore, job_id: str, attempt: int) -> str:
-    """Train one attempt of a job to its end; answer what became of it."""
+def run_job(
+    store: ModelStore, job_id: str, attempt: int, halt: threading.Event | None = None
+) -> str:
+    """Train one attempt of a job to its end; answer what became of it.
+
+    In a child process ``halt`` is None and the attempt stops when its parent
+    dies; in the runner's own process (a worker) the runner sets ``halt``.
+    """
     registry = store.registry
     job = registry.job(job_id)
     if job is None or job.status != "running" or job.attempt != attempt:
@@ -86,7 +104,7 @@ def run_job(store: ModelStore, job_id: str, attempt: int) -> str:
     config = TrainConfig.from_dict(options)
     raw = registry.job_data(job_id)
     table = Table(**orjson.loads(raw)) if raw else None
-    reporter = _Reporter(store, job_id, attempt, os.getppid())
+    reporter = _Reporter(store, job_id, attempt, os.getppid(), halt)
     try:
         clf = train(config, table, reporter)
     except TrainingCancelled:
@@ -95,7 +113,9 @@ def run_job(store: ModelStore, job_id: str, attempt: int) -> str:
         current = registry.job(job_id)
         if current is None or current.attempt != attempt or current.status != "running":
             return "superseded"
-        registry.finish_job(job_id, "cancelled", now_iso(), error="cancelled on request")
+        registry.finish_job(
+            job_id, "cancelled", now_iso(), error="cancelled on request", attempt=attempt
+        )
         return "cancelled"
     except ValueError as exc:
         registry.finish_job(job_id, "failed", now_iso(), error=str(exc), attempt=attempt)

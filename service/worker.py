@@ -1,7 +1,8 @@
 """``backprop-serve worker``: train queued jobs and serve nothing.
 
 Trainers and API replicas scale apart: a worker opens the store (registry and
-artefacts by URL), claims jobs under leases and trains them, and exposes only
+artefacts by URL), claims jobs under leases and trains them in a thread of its
+own (no API to keep responsive, so no process start per job), and exposes only
 Prometheus metrics on its port (for the scraper and a liveness probe). On
 SIGTERM it gives its running job back (the lease is released, so another worker
 takes it at once) instead of cancelling the user's job.
@@ -24,7 +25,7 @@ log = logging.getLogger("backprop.worker")
 async def run_worker(settings: Settings) -> None:
     """Run the job loop until SIGTERM or SIGINT."""
     store = await asyncio.to_thread(ModelStore.from_settings, settings)
-    runner = JobRunner(store, settings, trains=True)
+    runner = JobRunner(store, settings, trains=True, in_process=True)
     await asyncio.to_thread(runner.fail_unleased)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from . import migrate
 from .protocol import Registry
 from .records import (
     JOB_ACTIVE,
@@ -30,6 +29,7 @@ from .records import (
     SchemaOutdatedError,
     VersionRecord,
 )
+from .schema import HEAD_REVISION
 from .sql import SQLRegistry, prepare_sqlite
 from .watch import PointerWatcher
 
@@ -98,14 +98,26 @@ def open_registry(url: str) -> SQLRegistry:
     """
     engine = engine_for(url)
     try:
-        if engine.dialect.name == "sqlite":
-            migrate.upgrade(engine)
-        else:
-            migrate.check(engine)
+        if _stored_revision(engine) != HEAD_REVISION:
+            from . import migrate  # Alembic is imported only when there is work or a refusal
+
+            if engine.dialect.name == "sqlite":
+                migrate.upgrade(engine)
+            else:
+                migrate.check(engine)
     except BaseException:
         engine.dispose()
         raise
     return SQLRegistry(engine)
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The schema revision recorded in the database, read without Alembic (a quick path)."""
+    with engine.connect() as connection:
+        if "alembic_version" not in inspect(connection).get_table_names():
+            return None
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if found is None else str(found[0])
 
 
 def SQLiteRegistry(path: str | Path) -> SQLRegistry:  # noqa: N802 - the name callers know

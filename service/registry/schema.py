@@ -72,5 +72,9 @@ jobs = Table(
     sqlite_autoincrement=True,
 )
 
+# The newest migration in migrations/versions (a test holds the two equal); a database
+# recorded at this revision is opened without importing Alembic.
+HEAD_REVISION = "0002"
+
 # The channel an activation notifies; its payload is the new generation number.
 ACTIVE_CHANNEL = "backprop_active_version"

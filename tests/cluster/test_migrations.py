@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from service.registry import engine_for, migrate
-from service.registry.schema import metadata
+from service.registry.schema import HEAD_REVISION, metadata
 
 from ..service.server import ROOT, free_port
 from .postgres import Postgres
@@ -123,3 +123,7 @@ def test_help_lists_the_cluster_settings_and_commands() -> None:
         "--role",
     ):
         assert needle in out, needle
+
+
+def test_the_quick_path_knows_the_newest_migration() -> None:
+    assert HEAD_REVISION == migrate.head_revision()
