@@ -41,6 +41,7 @@ bench: $(TEST_STAMP)
 	$(PY) bench/train.py
 	$(PY) bench/serve.py
 	$(PY) bench/v2.py
+	$(PY) bench/replica.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
