@@ -176,3 +176,17 @@ def test_bad_artifacts_urls_are_refused(tmp_path: Path) -> None:
         with pytest.raises(ValidationError, match="artifacts_url"):
             Settings(artifacts_url=bad)
     assert Settings(artifacts_url="").artifacts_url is None
+
+
+def test_a_failed_upload_registers_nothing(
+    trainer_store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.service.server import free_port
+
+    before = [r.version for r in trainer_store.registry.versions()]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    trainer_store.artifacts.close()  # the next call makes a client with the dead endpoint
+    with pytest.raises(ArtifactUnavailable):
+        trainer_store.save(_clf())
+    assert [r.version for r in trainer_store.registry.versions()] == before
+    assert not [p for p in trainer_store.root.iterdir() if p.name.startswith(("v", ".tmp-"))]
