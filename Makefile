@@ -41,6 +41,7 @@ bench: $(TEST_STAMP)
 	$(PY) bench/train.py
 	$(PY) bench/serve.py
 	$(PY) bench/v2.py
+	$(PY) bench/cluster.py
 	$(PY) bench/replica.py
 
 clean:
