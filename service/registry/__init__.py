@@ -123,3 +123,8 @@ def _stored_revision(engine: Engine) -> str | None:
 def SQLiteRegistry(path: str | Path) -> SQLRegistry:  # noqa: N802 - the name callers know
     """The single-host registry in one SQLite file (kept for callers of the old class)."""
     return open_registry(f"sqlite:///{Path(path).resolve()}")
+
+
+def _implements_the_protocol(registry: SQLRegistry) -> Registry:
+    """Never called: mypy checks here that SQLRegistry is a Registry."""
+    return registry

@@ -15,7 +15,8 @@ class Registry(Protocol):
     reached raises ``RegistryUnavailableError``.
     """
 
-    url: str
+    @property
+    def url(self) -> str: ...
 
     # versions and the active pointer
     def add_version(self, version: str, created_at: str, summary: dict[str, Any]) -> None: ...
