@@ -1,12 +1,21 @@
 """Roles and the job wall-clock limit on one machine: ``--role serve`` never trains,
-``BACKPROP_JOB_TIMEOUT_SECONDS`` cancels a job that runs too long, saying why."""
+``BACKPROP_JOB_TIMEOUT_SECONDS`` cancels a job that runs too long, saying why, and a
+``backprop-serve worker`` stopped by SIGTERM gives its running job back."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from .server import start_server
+from service.routes.train import job_config
+from service.schemas import TrainRequest
+from service.store import ModelStore
+
+from .server import ROOT, free_port, start_server
 from .test_train import LONG_JOB, wait_for
 
 
@@ -38,3 +47,38 @@ def test_the_serve_role_never_trains(fresh_store: Path, tmp_path: Path) -> None:
         assert server.post("/predict", json={"instances": [[5.0, 3.0]]}).status_code == 200
     finally:
         assert server.stop() == 0, server.output()
+
+
+def test_a_stopped_worker_gives_its_job_back(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    registry = store.registry
+    registry.create_job("long", job_config(TrainRequest.model_validate(LONG_JOB)), None, "t", 5)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
+    environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    environ |= {
+        "BACKPROP_MODEL_DIR": str(tmp_path / "models"),
+        "BACKPROP_PORT": str(free_port()),
+        "PYTHONPATH": str(ROOT),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service", "worker"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (job := registry.job("long")) is not None and not job.progress:
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        registry.expire_leases("t", max_attempts=3)  # what any other runner does next
+        job = registry.job("long")
+        assert job is not None and (job.status, job.attempt) == ("queued", 1), job
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        store.close()
