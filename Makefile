@@ -42,6 +42,8 @@ bench: $(TEST_STAMP)
 	$(PY) bench/serve.py
 	$(PY) bench/v2.py
 	$(PY) bench/mixed.py
+	$(PY) bench/cluster.py
+	$(PY) bench/replica.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

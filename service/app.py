@@ -17,10 +17,12 @@ from .cache import ModelCache
 from .cors import with_cors
 from .errors import install_error_handler
 from .fastpath import FastPredict
+from .follow import follow_pointer
 from .jobs import JobRunner
 from .limits import state_limits_in_openapi
 from .logs import configure_logging
 from .middleware import RequestContext
+from .registry import PointerWatcher
 from .routes import backprop, dashboard, health, metrics, models, predict, surface, train, v2
 from .routes.docs import install_docs
 from .schemas import TrainRequest
@@ -41,12 +43,12 @@ DESCRIPTION = (
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store, start following the active version and running jobs."""
     settings: Settings = app.state.settings
-    store = await asyncio.to_thread(open_store, settings.model_dir)
+    store = await asyncio.to_thread(open_store, settings)
     await asyncio.to_thread(store.sync)
     cache = ModelCache(store)
-    runner = JobRunner(store, settings.job_stale_seconds)
+    runner = JobRunner(store, settings, trains=settings.role != "serve")
     app.state.store, app.state.cache, app.state.runner = store, cache, runner
-    await asyncio.to_thread(runner.reap_stale)
+    await asyncio.to_thread(runner.fail_unleased)
     if settings.train_on_empty:
         config = train.job_config(TrainRequest(), settings.max_train_epochs)
         job_id = new_id("job-")
@@ -55,8 +57,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 "the model store %s is empty: training the default model (%s)", store.root, job_id
             )
     await cache.refresh()
+    watcher = PointerWatcher(store.registry, settings.reload_interval, settings.registry_listen)
+    app.state.watcher = watcher
     tasks = [
-        asyncio.create_task(cache.follow(settings.reload_interval)),
+        asyncio.create_task(follow_pointer(cache, watcher)),
         asyncio.create_task(runner.run_forever()),
     ]
     grpc_server = None
@@ -75,6 +79,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        cache.close()
+        await asyncio.to_thread(watcher.stop)
         store.close()
 
 

@@ -1,4 +1,10 @@
-"""``backprop-serve``: start uvicorn on the service, one or several workers."""
+"""``backprop-serve``: the service's command line.
+
+- ``backprop-serve [--role all|serve]``: uvicorn on the service, one or several
+  workers (``all``, the default, also trains; ``serve`` never does);
+- ``backprop-serve worker``: trains queued jobs and serves no API;
+- ``backprop-serve db upgrade``: migrates the registry's schema (Alembic).
+"""
 
 from __future__ import annotations
 
@@ -44,6 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="interface to bind (overrides BACKPROP_HOST)")
     parser.add_argument("--port", type=int, help="TCP port (overrides BACKPROP_PORT)")
     parser.add_argument("--workers", type=int, help="worker processes (overrides BACKPROP_WORKERS)")
+    parser.add_argument(
+        "--role",
+        choices=("all", "serve"),
+        help="all: serve and train (the default); serve: never train (overrides BACKPROP_ROLE)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "worker",
+        help="train queued jobs and serve no API (only metrics on the port)",
+        description="Claim training jobs from the registry and train them; serve no API.",
+    )
+    db = commands.add_parser(
+        "db", help="the registry database", description="Manage the registry database."
+    )
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_commands.add_parser(
+        "upgrade",
+        help="apply the registry's migrations (safe to run from several processes at once)",
+        description="Apply the registry's Alembic migrations to BACKPROP_REGISTRY_URL.",
+    )
     return parser
 
 
@@ -74,17 +100,69 @@ def _stopped(signum: int, frame: object) -> None:
     """SIGTERM after uvicorn's graceful shutdown: nothing left to do."""
 
 
+def _db_upgrade(settings: Settings) -> None:
+    """``backprop-serve db upgrade``: one process migrates, concurrent ones wait and succeed."""
+    from .registry import default_url, engine_for, migrate
+
+    engine = engine_for(settings.registry_url or default_url(settings.model_dir))
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        before, after = migrate.upgrade(engine)
+    except Exception as exc:
+        sys.exit(f"backprop-serve: db upgrade of {where} failed: {exc}")
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"registry {where}: schema already at revision {after}")  # noqa: T201
+    else:
+        print(f"registry {where}: migrated from {before or 'empty'} to revision {after}")  # noqa: T201
+
+
+def _check_registry(settings: Settings) -> None:
+    """Refuse to start on a registry whose schema is not this code's (names the command)."""
+    from .registry import RegistryUnavailableError, SchemaOutdatedError, default_url, open_registry
+
+    try:
+        open_registry(settings.registry_url or default_url(settings.model_dir)).close()
+    except SchemaOutdatedError as exc:
+        sys.exit(f"backprop-serve: {exc}")
+    except (RegistryUnavailableError, OSError) as exc:
+        sys.exit(f"backprop-serve: cannot open the registry: {exc}")
+    except Exception as exc:  # e.g. the database refused the connection
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        sys.exit(f"backprop-serve: cannot open the registry: {first}")
+
+
+def _worker(settings: Settings) -> None:
+    import asyncio
+
+    from .worker import run_worker, serve_metrics
+
+    _check_registry(settings)
+    serve_metrics(settings)
+    asyncio.run(run_worker(settings))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    for name in ("host", "port", "workers"):
+    for name in ("host", "port", "workers", "role"):
         value = getattr(args, name)
         if value is not None:
             os.environ[f"BACKPROP_{name.upper()}"] = str(value)
+    if args.command == "worker":
+        os.environ["BACKPROP_ROLE"] = "worker"
     try:
         settings = Settings()
     except ValidationError as exc:
         sys.exit(f"backprop-serve: invalid settings: {exc}")
     configure_logging(settings.log_level, settings.log_format)
+    if args.command == "db":
+        _db_upgrade(settings)
+        return
+    if settings.role == "worker":
+        _worker(settings)
+        return
+    _check_registry(settings)
     if settings.api_token is None:  # one token for every worker, logged once
         token = secrets.token_urlsafe(32)
         os.environ["BACKPROP_API_TOKEN"] = token

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .registry import RegistryUnavailableError
+
 
 class ServiceError(Exception):
     """Base of every error a route raises on purpose; carries its HTTP status."""
@@ -113,6 +115,16 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+class RegistryDown(ServiceError):
+    """The registry database cannot be reached: a 503 worth retrying (serving goes on)."""
+
+    status_code = 503
+
+
+async def _handle_registry(request: Request, exc: Exception) -> JSONResponse:
+    return await _handle(request, RegistryDown(str(exc), {"Retry-After": "5"}))
+
+
 _UNDECODABLE = "There was an error parsing the body"
 
 
@@ -172,6 +184,7 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handler(app: FastAPI) -> None:
     """Render every ``ServiceError`` the same way, and validation errors safely."""
     app.add_exception_handler(ServiceError, _handle)
+    app.add_exception_handler(RegistryUnavailableError, _handle_registry)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
     app.add_exception_handler(RequestValidationError, _handle_validation)
 

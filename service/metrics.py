@@ -51,6 +51,19 @@ TRAINING_DURATION = Histogram(
     ["outcome"],
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+TRAINING_DUPLICATE_EXECUTIONS = Counter(
+    "backprop_training_duplicate_executions_total",
+    "Executions of a job after its first (an earlier trainer lost the lease): at-least-once.",
+)
+TRAINING_LEASES_EXPIRED = Counter(
+    "backprop_training_leases_expired_total",
+    "Running jobs whose lease ran out, by what became of them (queued, failed, cancelled).",
+    ["outcome"],
+)
+TRAINING_FENCED = Counter(
+    "backprop_training_fenced_outcomes_total",
+    "Executions whose outcome was refused because the job had moved on to another attempt.",
+)
 MODEL_INFO = Gauge(
     "backprop_model_info",
     "1 for the model version a worker serves as active, 0 for versions it served before.",

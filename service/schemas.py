@@ -33,10 +33,24 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": reasons[code]} for code in codes}
 
 
+class LoadErrorInfo(BaseModel):
+    """Why a worker does not serve the registry's active version (it keeps the old one)."""
+
+    version: str = Field(description="The active version that could not be loaded.")
+    error: str = Field(description="The failed download or verification.")
+    at: str = Field(description="When the last attempt failed (ISO 8601, UTC).")
+
+
 class Health(BaseModel):
     status: str
     model_version: str | None = None
     reason: str | None = None
+    load_error: LoadErrorInfo | None = Field(
+        None, description="Set while the registry's active version cannot be loaded here."
+    )
+    registry: str | None = Field(
+        None, description="`ok`, or `unreachable: <why>` (the replica keeps serving from memory)"
+    )
 
 
 class LayerInfo(BaseModel):
@@ -66,6 +80,9 @@ class ModelMetadata(BaseModel):
     active: bool | None = Field(None, description="Whether this is the active version.")
     status: str | None = Field(None, description="`ok`, or `invalid` when it failed checks.")
     reason: str | None = Field(None, description="Why an invalid version failed.")
+    load_error: LoadErrorInfo | None = Field(
+        None, description="GET /model: why the registry's newer active version is not served."
+    )
 
 
 class PredictRequest(BaseModel):
@@ -193,6 +210,7 @@ class Job(BaseModel):
     history: list[dict[str, Any]]
     result: JobResult | None
     error: str | None
+    attempt: int = Field(0, description="Executions so far: more than 1 after a trainer died")
 
 
 class JobList(BaseModel):

@@ -62,7 +62,44 @@ class Settings(BaseSettings):
     """Seconds between checks of the registry's active version in each worker."""
 
     job_stale_seconds: float = Field(10.0, gt=1, le=3600)
-    """A running job whose heartbeat is older than this is marked failed."""
+    """A running job's lease; once it runs out the job is queued again (or failed)."""
+
+    # -- many machines: the registry and the roles (issue 11) -----------------
+
+    registry_url: str | None = None
+    """Registry database: unset for the SQLite file in the model store, or postgresql://..."""
+
+    registry_listen: bool = True
+    """Listen for PostgreSQL notifications of activations (the poll runs either way)."""
+
+    role: Literal["all", "serve", "worker"] = "all"
+    """`all` serves and trains; `serve` never trains; `worker` trains and serves nothing."""
+
+    job_timeout_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
+    """Longest a training job may run; then it is cancelled with this reason."""
+
+    job_max_attempts: int = Field(3, ge=1, le=100)
+    """Executions a job may get when its trainer dies (each lost lease is one)."""
+
+    max_running_jobs: int = Field(1, ge=1, le=1000)
+    """Most jobs training at once across every process on the registry."""
+
+    # -- many machines: where the artefacts live (issue 11) --------------------
+
+    artifacts_url: str | None = None
+    """Where versions live: unset for BACKPROP_MODEL_DIR, or s3://bucket/prefix (its cache)."""
+
+    @field_validator("artifacts_url")
+    @classmethod
+    def _artifacts_url_form(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.startswith("s3://"):
+            if not value[len("s3://") :].split("/", 1)[0]:
+                raise ValueError("an s3:// URL needs a bucket: s3://bucket/prefix")
+        elif "://" in value and not value.startswith("file://"):
+            raise ValueError("use a folder path or s3://bucket/prefix")
+        return value
 
     events_ping_seconds: float = Field(10.0, gt=0, le=300)
     """Seconds between keep-alive comments on a job's event stream (GET /train/{id}/events)."""

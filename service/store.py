@@ -1,31 +1,46 @@
-"""The versioned model store: one folder per version plus the registry beside them.
+"""The versioned model store: the artefacts of every version plus the registry.
 
-A version is written into a temporary folder and renamed into place, so it exists
-whole or not at all; an existing version is never overwritten.
+By default both live in one folder: one sub-folder per version and the SQLite
+registry beside them. ``BACKPROP_ARTIFACTS_URL=s3://bucket/prefix`` moves the
+artefacts to a bucket; the folder is then this machine's cache of it.
+
+A version is written into a local staging folder, published whole (a rename, or
+an upload checked by its SHA-256), and only then registered: the registry never
+names a version that is not all there. An existing version is never overwritten.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import secrets
 import shutil
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from model.classifier import Classifier
-from model.serialize import ModelFormatError, load_model, read_manifest, save_model
+from model.serialize import ModelFormatError, load_model, save_model
 
+from .artifacts import ArtifactStore, ArtifactUnavailable, FolderArtifacts, open_artifacts
+from .artifacts.base import VERSION_PATTERN, is_valid_version
 from .crashpoint import pause_mid_write
 from .registry import SQLiteRegistry, VersionRecord
+from .settings import Settings
 
 log = logging.getLogger("backprop.store")
 
 REGISTRY_FILE = "registry.sqlite3"
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+__all__ = [
+    "REGISTRY_FILE",
+    "VERSION_PATTERN",
+    "ArtifactUnavailable",
+    "ModelStore",
+    "is_valid_version",
+    "new_id",
+    "now_iso",
+    "summary_of",
+]
 
 
 def now_iso() -> str:
@@ -39,94 +54,115 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{stamp}-{secrets.token_hex(3)}"
 
 
-def is_valid_version(version: str) -> bool:
-    """Whether ``version`` can name a folder of the store (no path tricks)."""
-    return bool(VERSION_PATTERN.match(version)) and ".." not in version
-
-
 def summary_of(manifest: dict[str, Any]) -> dict[str, Any]:
     """What the registry keeps of a manifest: everything but the loss history."""
     return {k: v for k, v in manifest.items() if k != "history"}
 
 
 class ModelStore:
-    """Version folders under ``root`` and the registry that indexes them."""
+    """The artefacts of every version and the registry that indexes them.
 
-    def __init__(self, root: str | Path) -> None:
+    ``root`` is the store's folder: the versions themselves by default, or this
+    machine's cache when ``artifacts_url`` names a bucket. ``registry`` defaults
+    to the SQLite file in ``root``.
+    """
+
+    def __init__(
+        self, root: str | Path, *, artifacts_url: str | None = None, registry: Any = None
+    ) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.registry = SQLiteRegistry(self.root / REGISTRY_FILE)
+        self.artifacts: ArtifactStore = open_artifacts(artifacts_url, self.root)
+        self.registry = (
+            registry if registry is not None else SQLiteRegistry(self.root / REGISTRY_FILE)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelStore:
+        """The store the settings name: registry by URL, artefacts by URL, cache folder."""
+        from .registry import default_url, open_registry
+
+        registry = open_registry(settings.registry_url or default_url(settings.model_dir))
+        try:
+            return cls(settings.model_dir, artifacts_url=settings.artifacts_url, registry=registry)
+        except BaseException:
+            registry.close()
+            raise
+
+    @property
+    def location(self) -> str:
+        """Where the versions live, for messages: the folder, or ``s3://bucket/prefix``."""
+        return self.artifacts.location
 
     def close(self) -> None:
         self.registry.close()
+        self.artifacts.close()
 
-    def path(self, version: str) -> Path:
-        if not is_valid_version(version):
-            raise KeyError(version)
-        return self.root / version
+    def publish(self, clf: Classifier) -> tuple[str, dict[str, Any]]:
+        """Store ``clf``'s artefacts as a new version, whole and verified, not registered yet.
+
+        Answers the new id and the manifest; the registry's row comes after this
+        returns (``save``, or the trainer, which registers it fenced by its job).
+        """
+        version = new_id("v")
+        staged = self.artifacts.staging(version)
+        try:
+            manifest = save_model(clf, staged, midway=pause_mid_write)
+            self.artifacts.publish(version, staged)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)  # already gone once published
+        return version, manifest
 
     def save(self, clf: Classifier) -> str:
         """Store ``clf`` as a new version and register it; answer its id."""
-        version = new_id("v")
-        tmp = self.root / f".tmp-{version}"
-        try:
-            manifest = save_model(clf, tmp, midway=pause_mid_write)
-            os.rename(tmp, self.root / version)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _fsync_dir(self.root)
+        version, manifest = self.publish(clf)
         self.registry.add_version(version, manifest["created_at"], summary_of(manifest))
         return version
 
     def load(self, version: str) -> Classifier:
-        """Load and verify one version; a failure is recorded so it is never served."""
+        """Load and verify one version; a verification failure is recorded so it is never served.
+
+        With remote artefacts the version is downloaded into the cache first and its
+        weights checked against the SHA-256 the registry recorded. A download that
+        fails raises ``ArtifactUnavailable`` and records nothing: a later try may work.
+        """
+        if not is_valid_version(version):
+            raise KeyError(version)
+        record = self.registry.version(version)
+        expected = record.summary.get("sha256") if record is not None else None
         try:
-            return load_model(self.path(version))
+            return load_model(self.artifacts.fetch(version, expected))
         except ModelFormatError as exc:
             self.registry.mark_invalid(version, str(exc))
-            log.error("version %s in %s failed verification: %s", version, self.root, exc)
+            log.error("version %s in %s failed verification: %s", version, self.location, exc)
             raise
 
     def sync(self) -> list[str]:
-        """Register version folders the registry does not know (e.g. a restored backup)."""
+        """Register version folders the registry does not know (e.g. a restored backup).
+
+        Only a local folder is searched: in a bucket, the trainer that uploads a
+        version registers it, and a replica listing the bucket could race it.
+        """
         known = {record.version for record in self.registry.versions()}
         added = []
-        _remove_stale_temporaries(self.root)
-        for entry in sorted(self.root.iterdir()):
-            name = entry.name
-            if name in known or not entry.is_dir() or not is_valid_version(name):
+        local = isinstance(self.artifacts, FolderArtifacts)
+        for name in self.artifacts.versions() if local else []:
+            if name in known:
                 continue
             try:
-                manifest = read_manifest(entry)
+                manifest = self.artifacts.manifest_of(name)
             except ModelFormatError as exc:
-                log.warning("skipping %s: %s", entry, exc)
+                log.warning("skipping %s: %s", name, exc)
                 continue
             self.registry.add_version(name, manifest["created_at"], summary_of(manifest))
             added.append(name)
         if self.registry.active_version() is None:
             valid = [r for r in self.registry.versions() if r.status == "ok"]
             if valid:
-                self.registry.set_active(valid[0].version)
                 newest = valid[0].version
-                log.info("no active version in %s: activated the newest, %s", self.root, newest)
+                self.registry.set_active(newest)
+                log.info("no active version in %s: activated the newest, %s", self.location, newest)
         return added
 
     def record(self, version: str) -> VersionRecord | None:
         return self.registry.version(version) if is_valid_version(version) else None
-
-
-def _remove_stale_temporaries(root: Path, older_than: float = 3600.0) -> None:
-    """Remove what a crashed save left behind (a save in progress is younger)."""
-    cutoff = time.time() - older_than
-    for entry in root.glob(".tmp-*"):
-        if entry.stat().st_mtime < cutoff:
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -14,19 +14,22 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from .errors import is_v2_path
+from .settings import Settings
 from .store import REGISTRY_FILE, ModelStore
 
 log = logging.getLogger("backprop.registry")
 
 RETRY_AFTER_SECONDS = 5
-REGISTRY_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+REGISTRY_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, DBAPIError)
 
 
 def describe(exc: Exception) -> str:
     """What went wrong with the registry, in one sentence."""
-    text = str(exc) or type(exc).__name__
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(cause) or type(cause).__name__
     if "locked" in text or "busy" in text:
         return f"the model registry is locked by another process ({text}); retry shortly"
     if "full" in text or "I/O" in text:
@@ -48,11 +51,11 @@ def install_registry_error_handler(app: FastAPI) -> None:
         app.add_exception_handler(kind, _handle)
 
 
-def open_store(root: Path) -> ModelStore:
-    """The store, or one clear log line naming the registry file and why it failed."""
+def open_store(settings: Settings) -> ModelStore:
+    """The store, or one clear log line naming the registry and why it failed."""
     try:
-        return ModelStore(root)
-    except (sqlite3.Error, OSError) as exc:
-        path = Path(root).resolve() / REGISTRY_FILE
+        return ModelStore.from_settings(settings)
+    except (sqlite3.Error, DBAPIError, OSError) as exc:
+        path = settings.registry_url or Path(settings.model_dir).resolve() / REGISTRY_FILE
         log.critical("cannot open the model registry %s: %s", path, describe(exc))
         raise

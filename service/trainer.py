@@ -1,9 +1,13 @@
-"""The child process that runs one training job: ``python -m service.trainer STORE JOB``.
+"""The child process that runs one training job: ``python -m service.trainer STORE JOB ATTEMPT``.
 
 It reads the job from the registry, trains, reports progress (and learns of a
-cancel) through the registry, stores the new version and, when asked and when
-the gate passes, activates it. It stops on its own if the server that started
-it dies, so a killed server never leaves a job training unseen.
+cancel, or of a lost lease) through the registry, publishes the new version's
+artefacts whole and verified, and only then registers the version, marks the
+job succeeded and (when asked and when the gate passes) activates it, all in
+one transaction fenced by the attempt number: an execution that lost its lease
+cannot register a second version for the same job. It stops on its own if the
+process that started it dies, leaving the lease to run out, so the job is
+retried elsewhere.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -20,7 +25,9 @@ import orjson
 from model.data import Table
 from model.train import Progress, TrainConfig, TrainingCancelled, train
 
-from .store import ModelStore, now_iso
+from .registry import LeaseLostError
+from .settings import Settings
+from .store import ModelStore, now_iso, summary_of
 
 log = logging.getLogger("backprop.trainer")
 
@@ -31,10 +38,19 @@ MAX_HISTORY = 200
 class _Reporter:
     """The progress callback: history, throttled registry writes, cancel checks."""
 
-    def __init__(self, store: ModelStore, job_id: str, parent: int | None) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        job_id: str,
+        attempt: int,
+        parent: int,
+        halt: threading.Event | None,
+    ) -> None:
         self.store = store
+        self.halt = halt  # set by the runner when training in its own process
         self.job_id = job_id
-        self.parent = parent  # the worker that claimed the job (it may be gone already)
+        self.attempt = attempt
+        self.parent = parent  # the runner that claimed the job (it may be gone already)
         self.history: list[dict[str, Any]] = []
         self.stride = 1
         self.last_report = 0.0
@@ -52,21 +68,34 @@ class _Reporter:
         if now - self.last_report < REPORT_SECONDS and p.epoch != p.max_epochs:
             return True
         self.last_report = now
-        if os.getppid() != self.parent:
+        if self.halt is not None and self.halt.is_set():
+            self.parent_died = True  # the runner stopped this attempt and wrote why
+            return False
+        if self.halt is None and os.getppid() != self.parent:
             self.parent_died = True
             return False
         progress = {"epoch": p.epoch, "max_epochs": p.max_epochs, "loss": p.loss}
-        cancel = self.store.registry.update_progress(
-            self.job_id, progress, self.history, time.time()
-        )
-        return not cancel
+        try:
+            stop = self.store.registry.update_progress(
+                self.job_id, self.attempt, progress, self.history
+            )
+        except Exception as exc:  # the registry is briefly away: keep training
+            log.warning("job %s: progress not recorded (%s)", self.job_id, exc)
+            return True
+        return not stop
 
 
-def run_job(store: ModelStore, job_id: str) -> str:
-    """Train one job to its end; answer its final status."""
+def run_job(
+    store: ModelStore, job_id: str, attempt: int, halt: threading.Event | None = None
+) -> str:
+    """Train one attempt of a job to its end; answer what became of it.
+
+    In a child process ``halt`` is None and the attempt stops when its parent
+    dies; in the runner's own process (a worker) the runner sets ``halt``.
+    """
     registry = store.registry
     job = registry.job(job_id)
-    if job is None or job.status != "running":
+    if job is None or job.status != "running" or job.attempt != attempt:
         return "skipped"
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     options = {k: v for k, v in job.config.items() if k in fields}
@@ -75,27 +104,27 @@ def run_job(store: ModelStore, job_id: str) -> str:
     config = TrainConfig.from_dict(options)
     raw = registry.job_data(job_id)
     table = Table(**orjson.loads(raw)) if raw else None
-    reporter = _Reporter(store, job_id, job.owner_pid)
+    reporter = _Reporter(store, job_id, attempt, os.getppid(), halt)
     try:
         clf = train(config, table, reporter)
     except TrainingCancelled:
-        status, why = (
-            ("failed", "the server that ran the job exited")
-            if reporter.parent_died
-            else ("cancelled", "cancelled on request")
+        if reporter.parent_died:
+            return "abandoned"  # the lease runs out and the job is retried
+        current = registry.job(job_id)
+        if current is None or current.attempt != attempt or current.status != "running":
+            return "superseded"
+        registry.finish_job(
+            job_id, "cancelled", now_iso(), error="cancelled on request", attempt=attempt
         )
-        registry.finish_job(job_id, status, now_iso(), error=why)
-        return status
+        return "cancelled"
     except ValueError as exc:
-        registry.finish_job(job_id, "failed", now_iso(), error=str(exc))
+        registry.finish_job(job_id, "failed", now_iso(), error=str(exc), attempt=attempt)
         return "failed"
-    version = store.save(clf)
+    version, manifest = store.publish(clf)  # whole and verified before any row names it
     gate = job.config.get("min_test_accuracy")
     test_accuracy = clf.metrics.get("test_accuracy")
     passed = gate is None or (test_accuracy is not None and test_accuracy >= gate)
     activated = bool(job.config.get("activate", True)) and passed
-    if activated:
-        registry.set_active(version)
     result = {
         "model_version": version,
         "metrics": clf.metrics,
@@ -105,26 +134,43 @@ def run_job(store: ModelStore, job_id: str) -> str:
     last = reporter.history[-1] if reporter.history else None
     progress = {"epoch": clf.metrics.get("epochs"), "max_epochs": config.max_epochs}
     progress["loss"] = last["loss"] if last else clf.metrics.get("train_loss")
-    registry.update_progress(job_id, progress, clf.history or reporter.history, time.time())
-    registry.finish_job(job_id, "succeeded", now_iso(), result=result)
+    try:
+        registry.complete_job(
+            job_id,
+            attempt,
+            version,
+            manifest["created_at"],
+            summary_of(manifest),
+            result,
+            progress,
+            clf.history or reporter.history,
+            activated,
+            now_iso(),
+        )
+    except LeaseLostError as exc:
+        log.warning("job %s: attempt %d not registered: %s", job_id, attempt, exc)
+        return "superseded"
     return "succeeded"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        sys.stderr.write("usage: python -m service.trainer STORE_DIR JOB_ID\n")
+    if len(args) != 3 or not args[2].isdigit():
+        sys.stderr.write("usage: python -m service.trainer STORE_DIR JOB_ID ATTEMPT\n")
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s trainer: %(message)s")
-    store = ModelStore(args[0])
+    root, job_id, attempt = args[0], args[1], int(args[2])
+    store = ModelStore.from_settings(Settings(model_dir=root))
     try:
-        status = run_job(store, args[1])
+        status = run_job(store, job_id, attempt)
     except Exception as exc:
-        store.registry.finish_job(args[1], "failed", now_iso(), error=f"training failed: {exc}")
+        store.registry.finish_job(
+            job_id, "failed", now_iso(), error=f"training failed: {exc}", attempt=attempt
+        )
         raise
     finally:
         store.close()
-    log.info("job %s %s", args[1], status)
+    log.info("job %s attempt %d: %s", job_id, attempt, status)
     return 0
 
 

@@ -38,9 +38,12 @@ def _record(store: ModelStore, version: str) -> VersionRecord:
     response_model_exclude_none=True,
     responses=error_responses(503),
 )
-async def active_model(model: ModelDep, settings: SettingsDep) -> dict[str, Any]:
-    """The active model's metadata."""
-    return {**model.metadata, "name": settings.model_name, "active": True, "status": "ok"}
+async def active_model(model: ModelDep, cache: CacheDep, settings: SettingsDep) -> dict[str, Any]:
+    """The served model's metadata, and `load_error` while a newer active version fails."""
+    meta = {**model.metadata, "name": settings.model_name, "active": True, "status": "ok"}
+    if cache.load_error is not None:
+        meta["load_error"] = cache.load_error.as_dict()
+    return meta
 
 
 @router.get("/models", response_model=list[ModelMetadata], response_model_exclude_none=True)

@@ -40,7 +40,9 @@ def test_kill_9_during_a_job_then_restart(fresh_store: Path, tmp_path: Path) -> 
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(10)
 
-    again = start_server(fresh_store, tmp_path)
+    # one attempt only, so the lost lease fails the job (tests/cluster covers the retries)
+    lease = {"BACKPROP_JOB_MAX_ATTEMPTS": "1", "BACKPROP_JOB_STALE_SECONDS": "3"}
+    again = start_server(fresh_store, tmp_path, env=lease)
     try:
         assert again.get("/health/ready").json()["model_version"] == active
         assert again.get("/model").json()["version"] == active

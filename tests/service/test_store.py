@@ -51,9 +51,10 @@ def test_jobs_queue_claim_one_at_a_time_and_cancel(tmp_path: Path) -> None:
         registry.create_job("b", {"k": 2}, b"data", "t1", max_queued=2)
         with pytest.raises(QueueFullError):
             registry.create_job("c", {}, None, "t2", max_queued=2)
-        first = registry.claim_job(owner_pid=1, now="t3", clock=0.0)
+        first = registry.claim_job("host:1:0", "t3", lease_seconds=10)
         assert first is not None and first.job_id == "a" and first.status == "running"
-        assert registry.claim_job(owner_pid=2, now="t4", clock=0.0) is None  # one at a time
+        assert first.attempt == 1 and first.owner == "host:1:0"
+        assert registry.claim_job("host:2:0", "t4", lease_seconds=10) is None  # one at a time
         assert registry.job_data("b") == b"data"
         assert registry.request_cancel("b", "t5").status == "cancelled"
         assert registry.job_data("b") is None  # inline data dropped once finished
@@ -63,24 +64,5 @@ def test_jobs_queue_claim_one_at_a_time_and_cancel(tmp_path: Path) -> None:
         with pytest.raises(JobFinishedError):
             registry.request_cancel("a", "t9")
         assert [j.job_id for j in registry.jobs(10)] == ["b", "a"]
-    finally:
-        store.close()
-
-
-def test_stale_running_jobs_are_failed(tmp_path: Path) -> None:
-    store = ModelStore(tmp_path)
-    registry = store.registry
-    try:
-        registry.create_job("dead-owner", {}, None, "t0", max_queued=5)
-        registry.claim_job(owner_pid=999_999_999, now="t1", clock=100.0)
-        assert registry.fail_stale_jobs("t2", 101.0, 10.0, alive=lambda pid: False) == [
-            "dead-owner"
-        ]
-        job = registry.job("dead-owner")
-        assert job is not None and job.status == "failed" and job.error
-        registry.create_job("silent", {}, None, "t3", max_queued=5)
-        registry.claim_job(owner_pid=1, now="t4", clock=100.0)
-        assert registry.fail_stale_jobs("t5", 105.0, 10.0, alive=lambda pid: True) == []
-        assert registry.fail_stale_jobs("t6", 111.0, 10.0, alive=lambda pid: True) == ["silent"]
     finally:
         store.close()

@@ -1,0 +1,1 @@
+"""Alembic's environment and revisions for the registry (shipped as package data)."""
