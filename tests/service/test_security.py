@@ -316,7 +316,9 @@ def test_no_pickle_eval_or_exec_in_model_and_service() -> None:
             elif isinstance(node, ast.Call):
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-                builtin = isinstance(func, ast.Name) or getattr(func.value, "id", "") == "builtins"
+                builtin = isinstance(func, ast.Name) or (
+                    isinstance(func, ast.Attribute) and getattr(func.value, "id", "") == "builtins"
+                )
                 if name in {"eval", "exec", "__import__"} or (name == "compile" and builtin):
                     found.append(f"{where} calls {name}")
                 for keyword in node.keywords:
