@@ -17,7 +17,7 @@ from .cache import ModelCache
 from .errors import install_error_handler
 from .fastpath import FastPredict
 from .jobs import JobRunner
-from .logs import configure_logging
+from .logs import access, configure_logging
 from .middleware import RequestContext
 from .routes import backprop, health, metrics, models, predict, train, v2
 from .schemas import TrainRequest
@@ -65,6 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         store.close()
+        access.flush()  # the last requests' access lines, before the process exits
 
 
 def _token(settings: Settings) -> bytes:
