@@ -14,7 +14,7 @@ import orjson
 
 from . import metrics
 from .errors import ModelNotFound, ServiceError, error_body
-from .inference import parse_instances, predictions
+from .inference import encode_answer, parse_instances, probabilities
 from .middleware import read_body, send_413
 from .store import is_valid_version
 from .v2.infer import infer_target, serve_infer
@@ -37,9 +37,7 @@ async def predict_answer(state: Any, body: bytes, version: str | None) -> tuple[
             raise ModelNotFound(f"no version {version!r} in the model store")
         model = await state.cache.get(version)
         X = parse_instances(body, model, state.settings.max_batch_rows)
-        answer = orjson.dumps(
-            {"model_version": model.version, "predictions": predictions(model, X)}
-        )
+        answer = encode_answer(model.version, model.classes, probabilities(model, X))
     except ServiceError as exc:
         return exc.status_code, orjson.dumps(error_body(exc))
     metrics.count_predictions(model.version, len(X))
