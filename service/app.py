@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from .cache import ModelCache
 from .errors import install_error_handler
-from .fastpath import FastPredict
+from .fastpath import serve_fast
 from .jobs import JobRunner
 from .logs import access, configure_logging
 from .middleware import RequestContext
@@ -23,6 +23,7 @@ from .routes import backprop, health, metrics, models, predict, train, v2
 from .schemas import TrainRequest
 from .settings import Settings
 from .store import ModelStore, new_id, now_iso
+from .v2.infer import infer_target
 
 log = logging.getLogger("backprop.app")
 
@@ -79,11 +80,12 @@ def _token(settings: Settings) -> bytes:
 class ServiceApp(FastAPI):
     """FastAPI, entered through the service's own ASGI edge.
 
-    Every HTTP request passes ``RequestContext`` (request id, access log, metrics,
-    body limit) first; ``POST /predict`` and V2 infer are then answered by
-    ``FastPredict`` before FastAPI's entry point, routing and middleware, which
-    would cost more than the forward pass itself. Everything else goes on to
-    FastAPI. ``fast_path = False`` sends those calls to their FastAPI routes too.
+    ``POST /predict`` and V2 infer are answered by ``serve_fast`` (request id, body
+    limit, answer, metrics, access line in one pass) before FastAPI's entry point,
+    routing and middleware, which would cost more than the forward pass itself.
+    Every other HTTP request passes ``RequestContext`` (the same request id, access
+    log, metrics and body limit) and goes on to FastAPI. ``fast_path = False`` sends
+    those two calls through ``RequestContext`` to their FastAPI routes too.
     """
 
     fast_path = True
@@ -93,14 +95,22 @@ class ServiceApp(FastAPI):
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
+        if scope["method"] == "POST" and self.fast_path:
+            path = scope["path"]
+            if path == "/predict":
+                await serve_fast(self.state, scope, receive, send, None)
+                return
+            target = infer_target(path)
+            if target is not None:
+                await serve_fast(self.state, scope, receive, send, target)
+                return
         await self._edge(scope, receive, send)
 
     @cached_property
     def _edge(self) -> RequestContext:
         settings: Settings = self.state.settings
         entry = partial(FastAPI.__call__, self)
-        inner = FastPredict(entry) if self.fast_path else entry
-        return RequestContext(inner, settings.max_body_bytes, settings.max_train_body_bytes)
+        return RequestContext(entry, settings.max_body_bytes, settings.max_train_body_bytes)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

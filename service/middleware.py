@@ -92,11 +92,21 @@ class RequestContext:
         return self.max_train_body_bytes if scope["path"] == "/train" else self.max_body_bytes
 
 
+def new_request_id() -> bytes:
+    """128 random bits as hex, like a uuid4, a third of the cost."""
+    return os.urandom(16).hex().encode()
+
+
+def valid_request_id(value: bytes) -> bool:
+    """Whether a client's X-Request-ID may be echoed and logged as it is."""
+    return _REQUEST_ID.match(value) is not None
+
+
 def _request_id(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _REQUEST_ID.match(value):
             return bytes(value)
-    return os.urandom(16).hex().encode()  # 128 random bits, like a uuid4, a third of the cost
+    return new_request_id()
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -129,21 +139,22 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-async def send_413(send: Any, limit: int, *, v2: bool = False) -> None:
-    """Refuse a body over ``limit`` bytes, in the V2 error shape under ``/v2``."""
+def too_large(limit: int, *, v2: bool = False) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body refusing a body over ``limit`` bytes (V2 error shape under /v2)."""
     message = f"the request body is larger than the limit of {limit} bytes"
     body = orjson.dumps({"error": message} if v2 else {"detail": message})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
+async def send_413(send: Any, limit: int, *, v2: bool = False) -> None:
+    """Refuse a body over ``limit`` bytes, in the V2 error shape under ``/v2``."""
+    headers, body = too_large(limit, v2=v2)
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
