@@ -10,6 +10,7 @@ per row. orjson refuses NaN and Infinity, which Python's own JSON module writes.
 from __future__ import annotations
 
 import functools
+import math
 from itertools import chain
 from typing import Any
 
@@ -152,7 +153,7 @@ def probabilities(model: LoadedModel, X: np.ndarray) -> np.ndarray:
     """
     with np.errstate(over="ignore", invalid="ignore"):
         proba = model.classifier.predict_proba(X)
-    if not np.isfinite(proba).all():
+    if not math.isfinite(proba.sum()):  # probabilities cannot sum past a double's range
         bad = int(np.argwhere(~np.isfinite(proba).all(axis=1))[0][0])
         raise InvalidInput(
             ["body", "instances", bad],
