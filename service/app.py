@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from functools import cached_property, partial
 
 from fastapi import FastAPI
+from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from .cache import ModelCache
@@ -19,13 +20,12 @@ from .fastpath import serve_fast
 from .jobs import JobRunner
 from .logs import access, configure_logging
 from .middleware import RequestContext
-from .routes import backprop, health, metrics, models, predict, train, v2
-from .schemas import TrainRequest
 from .settings import Settings
 from .store import ModelStore, new_id, now_iso
 from .v2.infer import infer_target
 
 log = logging.getLogger("backprop.app")
+ROUTES_AFTER_SECONDS = 0.5
 
 DESCRIPTION = (
     "The lecture's two-layer network in NumPy, served: predictions, background training "
@@ -45,6 +45,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store, app.state.cache, app.state.runner = store, cache, runner
     await asyncio.to_thread(runner.reap_stale)
     if settings.train_on_empty:
+        from .routes import train
+        from .schemas import TrainRequest
+
         config = train.job_config(TrainRequest())
         job_id = new_id("job-")
         if await asyncio.to_thread(store.registry.enqueue_if_empty, job_id, config, now_iso()):
@@ -52,6 +55,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 "the model store %s is empty: training the default model (%s)", store.root, job_id
             )
     await cache.refresh()
+    if isinstance(app, ServiceApp):  # the routes when nothing else runs, soon after start
+        asyncio.get_running_loop().call_later(ROUTES_AFTER_SECONDS, app.include_routes)
     tasks = [
         asyncio.create_task(cache.follow(settings.reload_interval)),
         asyncio.create_task(runner.run_forever()),
@@ -89,6 +94,33 @@ class ServiceApp(FastAPI):
     """
 
     fast_path = True
+    _routes_included = False
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        self.include_routes()
+        return super().routes
+
+    def include_routes(self) -> None:
+        """Add the API's routers, once. Deferred from start-up (building them and their
+        pydantic models is most of the import time, and predict/infer need none of it):
+        done by the first request that needs them, the schema, or a timer soon after
+        the lifespan starts, whichever comes first."""
+        if self._routes_included:
+            return
+        self._routes_included = True
+        from .routes import backprop, health, metrics, models, predict, train, v2
+
+        for router in (
+            health.router,
+            models.router,
+            predict.router,
+            train.router,
+            backprop.router,
+            metrics.router,
+            v2.router,
+        ):
+            self.include_router(router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,6 +136,8 @@ class ServiceApp(FastAPI):
             if target is not None:
                 await serve_fast(self.state, scope, receive, send, target)
                 return
+        if not self._routes_included:
+            self.include_routes()
         await self._edge(scope, receive, send)
 
     @cached_property
@@ -123,14 +157,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.token = _token(settings)
     install_error_handler(app)
-    for router in (
-        health.router,
-        models.router,
-        predict.router,
-        train.router,
-        backprop.router,
-        metrics.router,
-        v2.router,
-    ):
-        app.include_router(router)
     return app

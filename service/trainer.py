@@ -8,6 +8,7 @@ it dies, so a killed server never leaves a job training unseen.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -110,7 +111,21 @@ def run_job(store: ModelStore, job_id: str) -> str:
     return "succeeded"
 
 
+def lower_priority() -> None:
+    """Yield the CPU to the server: a training job must not slow the answers down.
+
+    SCHED_IDLE runs the job only when no normal task wants the core; where that
+    policy is missing, the lowest nice level comes close.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(19)
+
+
 def main(argv: list[str] | None = None) -> int:
+    lower_priority()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         sys.stderr.write("usage: python -m service.trainer STORE_DIR JOB_ID\n")
