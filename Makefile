@@ -42,7 +42,7 @@ format: $(TEST_STAMP)
 # table) and --smoke (runs a few seconds, same table shape). `make bench` runs them in
 # this order and assembles bench/RESULTS.md from the sections; `make bench-smoke` runs
 # them in smoke mode and checks that each wrote its table (tests/bench runs it).
-BENCH_SCRIPTS := train serve accesslog
+BENCH_SCRIPTS := train runtime serve accesslog
 BENCH_OUT := bench/out
 BENCH_SMOKE_OUT ?= $(BENCH_OUT)/smoke
 
