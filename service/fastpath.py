@@ -44,7 +44,9 @@ async def predict_answer(state: Any, body: bytes, version: str | None) -> tuple[
     try:
         if version is not None and not is_valid_version(version):
             raise ModelNotFound(f"no version {version!r} in the model store")
-        model = await state.cache.get(version)
+        model = state.cache.active if version is None else None  # no coroutine hop
+        if model is None:
+            model = await state.cache.get(version)
         X = parse_instances(body, model, state.settings.max_batch_rows)
         answer = encode_answer(model.version, model.classes, probabilities(model, X))
     except ServiceError as exc:
