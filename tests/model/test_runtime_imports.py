@@ -25,7 +25,7 @@ from service.store import ModelStore
 
 store_dir = Path(tempfile.mkdtemp()) / "models"
 store = ModelStore(store_dir)
-train(TrainConfig(features=None, target="species"))
+train(TrainConfig(features=None, target="species", optimizer="lbfgs"))
 table = Table(["a", "b"], [[0, 1], [1, 0], [2, 2], [3, 1]], ["p", "q", "p", "q"])
 train(TrainConfig(features=None), table)
 store.registry.set_active(store.save(train(TrainConfig())))
