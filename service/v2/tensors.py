@@ -70,7 +70,9 @@ def parse_request(
             f'"inputs" must be a list of exactly one tensor, {INPUT_NAME!r} of shape '
             f"[N, {len(model.features)}] (the features {list(model.features)} in this order)"
         )
-    X = _input(inputs[0], body[split:], model, max_rows)
+    header = body[:split]
+    may_hold_bools = b"true" in header or b"false" in header
+    X = _input(inputs[0], body[split:], model, max_rows, may_hold_bools)
     return InferRequest(X, request_id, _outputs(payload.get("outputs"), binary_output))
 
 
@@ -99,7 +101,13 @@ def _parameters(obj: dict[str, Any], what: str) -> dict[str, Any]:
     return parameters
 
 
-def _input(tensor: dict[str, Any], binary: bytes, model: LoadedModel, max_rows: int) -> np.ndarray:
+def _input(
+    tensor: dict[str, Any],
+    binary: bytes,
+    model: LoadedModel,
+    max_rows: int,
+    may_hold_bools: bool = True,
+) -> np.ndarray:
     """The input tensor as X. Shapes: returns (n_samples, n_features)."""
     name = tensor.get("name")
     if name != INPUT_NAME:
@@ -117,7 +125,7 @@ def _input(tensor: dict[str, Any], binary: bytes, model: LoadedModel, max_rows: 
             )
         # Finite by construction: orjson refuses NaN and Infinity, _from_json the
         # numbers too large for FP32.
-        return _from_json(tensor.get("data"), n, f, dtype).reshape(n, f)
+        return _from_json(tensor.get("data"), n, f, dtype, may_hold_bools).reshape(n, f)
     X = _from_binary(tensor, size, binary, n, f, dtype).astype(np.float64).reshape(n, f)
     if not np.isfinite(X).all():
         _refuse_non_finite(~np.isfinite(X), datatype)
@@ -153,7 +161,21 @@ def _shape(shape: Any, model: LoadedModel, max_rows: int) -> tuple[int, int]:
     return shape[0], f
 
 
-def _from_json(data: Any, n: int, f: int, dtype: np.dtype[Any]) -> np.ndarray:
+def _numbers_only(data: list[Any], may_hold_bools: bool) -> bool:
+    """Whether every value is an int or a float. ``sum`` stops at any other JSON value
+    but true/false; those can only be there if the body spells them somewhere."""
+    if may_hold_bools:
+        return set(map(type, data)) <= _NUMBER_TYPES
+    try:
+        sum(data)
+    except TypeError:
+        return False
+    return True
+
+
+def _from_json(
+    data: Any, n: int, f: int, dtype: np.dtype[Any], may_hold_bools: bool = True
+) -> np.ndarray:
     """Flat or nested row-major JSON values as a flat float64 array, in ``dtype``'s precision."""
     if type(data) is not list:
         raise BadRequest(f'input {INPUT_NAME!r} needs "data" (a list) or binary_data_size')
@@ -168,14 +190,14 @@ def _from_json(data: Any, n: int, f: int, dtype: np.dtype[Any]) -> np.ndarray:
         raise BadRequest(
             f"input {INPUT_NAME!r} has shape [{n}, {f}] ({n * f} values) but data holds {len(data)}"
         )
-    if not set(map(type, data)) <= _NUMBER_TYPES:  # one C-speed pass; the loop words it
+    if not _numbers_only(data, may_hold_bools):  # one C-speed pass; the loop words it
         for i, value in enumerate(data):
             if type(value) not in _NUMBER:
                 raise BadRequest(
                     f"input {INPUT_NAME!r} holds {value!r} at element {i}; "
                     "every value must be a number"
                 )
-    X = np.array(data, dtype=np.float64)  # JSON numbers are doubles: no overflow here
+    X = np.fromiter(data, np.float64, len(data))  # JSON numbers are doubles: no overflow
     if dtype.itemsize == 4:  # FP32: rounded as the client's binary tensor would be
         big = np.abs(X) > _FP32_MAX
         if big.any():
