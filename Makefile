@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-smoke clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +37,29 @@ format: $(TEST_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Benchmarks (see bench/README.md). Every bench/<name>.py listed in BENCH_SCRIPTS takes
+# --out PATH (writes one Markdown section there: a "## title" line and at least one
+# table) and --smoke (runs a few seconds, same table shape). `make bench` runs them in
+# this order and assembles bench/RESULTS.md from the sections; `make bench-smoke` runs
+# them in smoke mode and checks that each wrote its table (tests/bench runs it).
+BENCH_SCRIPTS := train runtime serve accesslog grpc_infer mixed cluster replica
+BENCH_OUT := bench/out
+BENCH_SMOKE_OUT ?= $(BENCH_OUT)/smoke
+
 bench: $(TEST_STAMP)
-	$(PY) bench/train.py
-	$(PY) bench/serve.py
-	$(PY) bench/v2.py
-	$(PY) bench/mixed.py
-	$(PY) bench/cluster.py
-	$(PY) bench/replica.py
+	@mkdir -p $(BENCH_OUT)
+	@for name in $(BENCH_SCRIPTS); do \
+		echo "== bench/$$name.py"; \
+		$(PY) bench/$$name.py --out $(BENCH_OUT)/$$name.md || exit 1; \
+	done
+	$(PY) bench/results.py assemble $(BENCH_OUT) $(BENCH_SCRIPTS)
+
+bench-smoke: $(TEST_STAMP)
+	@rm -rf $(BENCH_SMOKE_OUT) && mkdir -p $(BENCH_SMOKE_OUT)
+	@for name in $(BENCH_SCRIPTS); do \
+		$(PY) bench/$$name.py --smoke --out $(BENCH_SMOKE_OUT)/$$name.md > /dev/null || exit 1; \
+	done
+	$(PY) bench/results.py check $(BENCH_SMOKE_OUT) $(BENCH_SCRIPTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -1,11 +1,20 @@
 """Reference apps the service is measured against, in the same run and the same way.
 
-- ``empty``: FastAPI, parses the /predict body with pydantic, answers a constant.
-- ``numpy``: FastAPI + pydantic + the same two-layer NumPy forward pass.
-Run with ``uvicorn bench.baselines:empty`` (or ``:numpy``).
+- ``empty``: FastAPI, parses the /predict body (and a V2 infer body, JSON tensors)
+  with pydantic, answers a constant: the cost of the framework alone.
+- ``numpy``: FastAPI + pydantic + a two-layer NumPy forward pass (the idle-RSS
+  reference: a FastAPI + NumPy app).
+- ``sklearn``: the naive service: FastAPI + pydantic + scikit-learn's
+  ``MLPClassifier(hidden_layer_sizes=(3,), activation="logistic")`` fitted on Iris
+  at start.
+
+Run with ``uvicorn bench.baselines:empty`` (or ``:numpy``, ``:sklearn``); each answers
+``GET /ready`` once it can serve.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI
@@ -16,7 +25,23 @@ class Body(BaseModel):
     instances: list[list[float]]
 
 
+class Tensor(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[float]
+
+
+class InferBody(BaseModel):
+    inputs: list[Tensor]
+
+
 empty = FastAPI()
+
+
+@empty.get("/ready")
+async def empty_ready() -> dict[str, str]:
+    return {"status": "ready"}
 
 
 @empty.post("/predict")
@@ -24,9 +49,19 @@ async def predict_constant(body: Body) -> dict[str, object]:
     return {"model_version": "constant", "predictions": [{"label": "setosa"}]}
 
 
+@empty.post("/v2/models/iris-net/infer")
+async def infer_constant(body: InferBody) -> dict[str, object]:
+    return {"model_name": "iris-net", "outputs": []}
+
+
 numpy = FastAPI()
 _W = np.array([[1.0, -1.0, 3.0], [2.0, 2.0, -1.0]])
 _V = np.array([[0.1], [0.5], [-0.1]])
+
+
+@numpy.get("/ready")
+async def numpy_ready() -> dict[str, str]:
+    return {"status": "ready"}
 
 
 @numpy.post("/predict")
@@ -44,3 +79,50 @@ async def predict_forward(body: Body) -> dict[str, object]:
             for q in p.tolist()
         ],
     }
+
+
+def _sklearn_app() -> FastAPI:
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    iris = load_iris()
+    X = iris.data[:, :2]
+    y = np.where(iris.target == 0, "setosa", "not-setosa")
+    clf = MLPClassifier(hidden_layer_sizes=(3,), activation="logistic", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    classes = [str(c) for c in clf.classes_]
+    app = FastAPI()
+
+    @app.get("/ready")
+    async def ready() -> dict[str, str]:
+        return {"status": "ready"}
+
+    @app.post("/predict")
+    async def predict(body: Body) -> dict[str, Any]:
+        proba = clf.predict_proba(np.array(body.instances))
+        return {
+            "model_version": "sklearn",
+            "predictions": [
+                {
+                    "label": classes[int(np.argmax(row))],
+                    "probabilities": dict(zip(classes, row.tolist(), strict=True)),
+                }
+                for row in proba
+            ],
+        }
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``sklearn`` is built on first access: the other apps need not import it."""
+    if name == "sklearn":
+        app = _sklearn_app()
+        globals()["sklearn"] = app
+        return app
+    raise AttributeError(name)

@@ -23,6 +23,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from loadgen import LoadResult, median_of, pin, run_load  # noqa: E402
 from results import write_section  # noqa: E402
-from serve import free_port, start_service, stop, wait_status  # noqa: E402
+from serve import free_port, service_env, stop, wait_200  # noqa: E402
 
 from service.rpc import grpc_predict_v2_pb2 as pb  # noqa: E402
 
@@ -178,6 +179,18 @@ def cases(http_port: int, target: str) -> list[Case]:
     return found
 
 
+def start_service(store: Path, port: int, grpc_port: int) -> subprocess.Popen[bytes]:
+    """Ours as shipped (log level info, metrics, token), with gRPC on ``grpc_port``."""
+    env = service_env(store) | {"BACKPROP_GRPC_PORT": str(grpc_port)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "service", "--port", str(port), "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def measure(seconds: float, n_rounds: int) -> dict[tuple[str, int], list[Round]]:
     work = Path(tempfile.mkdtemp(prefix="bench-grpc-"))
     rounds: dict[tuple[str, int], list[Round]] = {}
@@ -187,7 +200,7 @@ def measure(seconds: float, n_rounds: int) -> dict[tuple[str, int], list[Round]]
             grpc_port = free_port()
         proc = start_service(work / "models", http_port, grpc_port)  # trains the default model
         try:
-            wait_status(http_port, "/health/ready")
+            wait_200(http_port, "GET", "/health/ready", None)
             pin(proc.pid)
             target = f"127.0.0.1:{grpc_port}"
             todo = cases(http_port, target)

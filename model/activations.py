@@ -29,20 +29,39 @@ def step_derivative(a: FloatArray) -> FloatArray:
     return np.zeros_like(a)
 
 
+# From this many elements on, sigmoid and softmax take their bulk forms (training
+# batches, large prediction bodies); below it, the forms with the fewest calls.
+BULK_SIZE = 512
+
+
 def sigmoid(z: FloatArray) -> FloatArray:
     """The logistic function 1 / (1 + exp(-z)), stable for any z.
 
-    Written as exp(-log(1 + exp(-z))): np.logaddexp(0, -z) computes log(1 + exp(-z))
-    without overflow (it is about -z for very negative z), and exp of its negation
-    only underflows, to 0, where the true value is below the smallest double. Four
-    NumPy calls rather than seven: this runs twice in every served prediction.
+    Small arrays: exp(-log(1 + exp(-z))), where np.logaddexp(0, -z) computes
+    log(1 + exp(-z)) without overflow (it is about -z for very negative z), and exp of
+    its negation only underflows, to 0, where the true value is below the smallest
+    double. Four NumPy calls: this runs twice in every served prediction.
+
+    Large arrays: 1 / (1 + exp(-z)) in place, about ten times faster than logaddexp
+    per element. exp(-z) overflows to inf for z < -709, and 1 / inf is 0, where the
+    true value is below 1e-308 (the small form gives a subnormal there); the overflow
+    flag is silenced for that one call. Elsewhere both agree to a few units in the
+    last place.
     """
-    return np.exp(-np.logaddexp(0.0, -z))
+    if z.size < BULK_SIZE:
+        return np.exp(-np.logaddexp(0.0, -z))
+    out = np.negative(z, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def sigmoid_derivative(a: FloatArray) -> FloatArray:
     """sigma'(z) = a (1 - a) with a = sigma(z)."""
-    return a * (1.0 - a)
+    d = 1.0 - a
+    d *= a  # in place: one array fewer on a training batch, the same values
+    return d
 
 
 def tanh(z: FloatArray) -> FloatArray:
@@ -75,13 +94,34 @@ def identity_derivative(a: FloatArray) -> FloatArray:
     return np.ones_like(a)
 
 
+def row_max(z: FloatArray) -> FloatArray:
+    """The maximum of each row, shape (n, 1). Shapes: z (n, k).
+
+    NumPy reduces a short last axis slowly (an inner loop per row); for a few columns
+    of many rows, k - 1 elementwise maxima over whole columns are several times faster.
+    """
+    if z.ndim != 2 or z.shape[1] > 8 or z.size < BULK_SIZE:
+        return z.max(axis=-1, keepdims=True)
+    m = z[:, :1].copy()
+    for j in range(1, z.shape[1]):
+        np.maximum(m, z[:, j : j + 1], out=m)
+    return m
+
+
+def row_sum(z: FloatArray) -> FloatArray:
+    """The sum of each row, shape (n, 1), as one matrix product (fast for short rows)."""
+    if z.ndim != 2 or z.size < BULK_SIZE:
+        return z.sum(axis=-1, keepdims=True)
+    return z @ np.ones((z.shape[1], 1))
+
+
 def softmax(z: FloatArray) -> FloatArray:
     """Row-wise softmax, stable: the row maximum is subtracted before exp.
 
     Shapes: z (n, k) -> (n, k).
     """
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e = np.exp(z - row_max(z))
+    return e / row_sum(e)
 
 
 def softmax_backward(a: FloatArray, grad_a: FloatArray) -> FloatArray:
@@ -111,7 +151,9 @@ class Activation:
         """dJ/dz from the output a and dJ/da. Shapes: a, grad_a (n, units)."""
         if self.derivative is None:
             return softmax_backward(a, grad_a)
-        return grad_a * self.derivative(a)
+        d = self.derivative(a)  # a fresh array for every activation: scaled in place
+        d *= grad_a
+        return d
 
 
 ACTIVATIONS: dict[str, Activation] = {

@@ -1,7 +1,8 @@
-"""Training data: Iris from scikit-learn's bundled copy, or a caller's own table.
+"""Training data: the 150 Iris flowers shipped with this package, or a caller's own table.
 
-scikit-learn is imported inside `iris_table` only, so that the serving process, which
-imports `model.network` and `model.serialize` but never trains, does not load it.
+Iris is `model/iris.csv`, package data read with NumPy only (scikit-learn is the test
+reference for it, not a runtime dependency). It is read on first use, so the serving
+process, which imports `model.network` and `model.serialize` but never trains, skips it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 
@@ -104,20 +106,27 @@ def _labels(labels: object, n_rows: int) -> list[str]:
     return list(labels)
 
 
-@lru_cache(maxsize=1)
-def _iris_arrays() -> tuple[FloatArray, tuple[str, ...]]:
-    from sklearn.datasets import load_iris  # bundled with scikit-learn: no download
+IRIS_FILE = "iris.csv"
 
-    iris = load_iris()
-    X = np.asarray(iris.data, dtype=np.float64)
-    labels = tuple(str(iris.target_names[i]) for i in iris.target)
+
+@lru_cache(maxsize=1)
+def iris_arrays() -> tuple[FloatArray, tuple[str, ...]]:
+    """The packaged table: `#` comment lines, a header, then 150 rows of 4 numbers and a name."""
+    text = resources.files("model").joinpath(IRIS_FILE).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    if header != [*IRIS_FEATURES, "species"] or any(len(row) != 5 for row in rows):
+        raise ValueError(f"model/{IRIS_FILE} is damaged: expected {IRIS_FEATURES} and species")
+    cells = np.array(rows, dtype=str)
+    X = cells[:, :4].astype(np.float64)
+    labels = tuple(str(name) for name in cells[:, 4])
     X.setflags(write=False)
     return X, labels
 
 
 def iris_table() -> Table:
     """The 150 Iris flowers: four measurements in cm and the species name."""
-    X, labels = _iris_arrays()
+    X, labels = iris_arrays()
     return Table(list(IRIS_FEATURES), X.copy(), list(labels))
 
 

@@ -1,22 +1,17 @@
-"""The 150 Iris flowers as package data (`iris.csv`), read without scikit-learn.
+"""The 150 Iris flowers by column, for the decision surface (points, ranges, means).
 
-The serving process needs the flowers (the decision surface's points, each feature's
-range and mean) but must not import scikit-learn, which costs a second and tens of
-megabytes per worker. The table is scikit-learn's bundled copy written out once; a test
-checks that the two agree value for value.
+The table itself is `model/iris.csv`, read by `model.data` with NumPy only, so the
+serving process never imports scikit-learn.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
-import numpy as np
-
+from model.data import IRIS_FEATURES, iris_arrays
 from model.types import FloatArray
 
-IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 IRIS_SPECIES = ("setosa", "versicolor", "virginica")
 
 
@@ -37,11 +32,5 @@ class IrisTable:
 @cache
 def iris() -> IrisTable:
     """The Iris table, read once per process (read-only arrays)."""
-    text = resources.files("model").joinpath("iris.csv").read_text(encoding="utf-8")
-    header, *lines = text.strip().splitlines()
-    if header.split(",") != [*IRIS_FEATURES, "species"]:
-        raise ValueError(f"iris.csv has an unexpected header: {header!r}")
-    rows = [line.split(",") for line in lines]
-    X = np.array([[float(v) for v in row[:4]] for row in rows], dtype=np.float64)
-    X.setflags(write=False)
-    return IrisTable(X, tuple(row[4] for row in rows))
+    X, species = iris_arrays()
+    return IrisTable(X, species)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.activations import row_max, row_sum
 from model.types import FloatArray, IntArray
 
 # Probabilities are clipped to [EPS, 1 - EPS] before any division by them (dJ/da).
@@ -44,7 +45,9 @@ class BinaryCrossEntropy:
 
     def delta(self, a: FloatArray, T: FloatArray) -> FloatArray:
         """dJ/dz = (a - T) / n. Shapes: a, T (n, 1)."""
-        return (a - T) / a.shape[0]
+        d = a - T
+        d /= a.shape[0]
+        return d
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,10 @@ class CategoricalCrossEntropy:
 
     def value(self, z: FloatArray, T: FloatArray) -> float:
         """Loss from the logits: logsumexp(z) - sum(T z), per row. Shapes: z, T (n, k)."""
-        m = z.max(axis=1, keepdims=True)
-        log_sum_exp = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-        per_row = log_sum_exp[:, 0] * T.sum(axis=1) - (z * T).sum(axis=1)
-        return float(per_row.sum() / z.shape[0])
+        m = row_max(z)
+        log_sum_exp = m + np.log(row_sum(np.exp(z - m)))
+        # sum over rows of lse * sum_k T_k - sum_k T_k z_k, as two whole-array sums.
+        return float(((log_sum_exp * T).sum() - (z * T).sum()) / z.shape[0])
 
     def grad_output(self, a: FloatArray, T: FloatArray) -> FloatArray:
         """dJ/da = -T / a / n. Shapes: a, T (n, k)."""
@@ -66,7 +69,9 @@ class CategoricalCrossEntropy:
 
     def delta(self, a: FloatArray, T: FloatArray) -> FloatArray:
         """dJ/dz = (a - T) / n. Shapes: a, T (n, k)."""
-        return (a - T) / a.shape[0]
+        d = a - T
+        d /= a.shape[0]
+        return d
 
 
 Loss = BinaryCrossEntropy | CategoricalCrossEntropy

@@ -2,7 +2,9 @@
 
 `gd` and `sgd` share the lecture's rule theta := theta - alpha * grad; they differ only
 in how much data each gradient sees (the whole training set or a mini-batch), which is
-the training loop's business. `adam` is Kingma & Ba (2015), Algorithm 1.
+the training loop's business. `adam` is Kingma & Ba (2015), Algorithm 1. `lbfgs`
+(model/lbfgs.py) is no per-step rule: it needs the loss itself for its line search, so
+the training loop drives it directly.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 
 from model.types import FloatArray
 
-OPTIMIZERS = ("gd", "sgd", "adam")
+OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs")
 
 
 class GradientDescent:
@@ -58,9 +60,11 @@ Optimizer = GradientDescent | Adam
 
 
 def make_optimizer(name: str, learning_rate: float) -> Optimizer:
-    """The optimizer called `name` (gd, sgd or adam)."""
+    """The per-step optimizer called `name` (gd, sgd or adam; lbfgs is model.lbfgs.LBFGS)."""
     if name in ("gd", "sgd"):
         return GradientDescent(learning_rate)
     if name == "adam":
         return Adam(learning_rate)
+    if name == "lbfgs":
+        raise ValueError("lbfgs has no per-step rule; model.train runs it with model.lbfgs")
     raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")

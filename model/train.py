@@ -5,7 +5,12 @@
         theta = theta_prev - step_size * gradient(theta_prev)
 
 `gd` computes each gradient on the whole training set, `sgd` and `adam` on shuffled
-mini-batches (one epoch = one pass over the data). All randomness (split, initial
+mini-batches (one epoch = one pass over the data). `lbfgs` is full-batch too, one
+quasi-Newton iteration per epoch (model/lbfgs.py): it picks its own step length by a
+line search on the loss, so it ignores learning_rate. Besides the step rule it stops
+on a plateau: when the training loss fell by less than `tolerance` over the last
+PLATEAU_EPOCHS iterations (on separable data the weights grow without end while the
+loss creeps to 0, so the step rule alone would run to max_epochs). All randomness (split, initial
 weights, shuffling) comes from one `np.random.Generator` seeded by `config.seed`, so a
 run is reproducible bit for bit.
 """
@@ -23,6 +28,7 @@ import numpy as np
 from model.classifier import Classifier
 from model.config import TrainConfig
 from model.data import Dataset, Table, make_dataset, stratified_split
+from model.lbfgs import LBFGS
 from model.losses import Loss, one_hot
 from model.network import Network
 from model.optimizers import make_optimizer
@@ -31,6 +37,8 @@ from model.types import FloatArray, IntArray
 __all__ = ["Progress", "TrainConfig", "TrainingCancelled", "train"]
 
 MAX_HISTORY = 200
+# lbfgs also stops once the loss fell by less than `tolerance` over this many epochs.
+PLATEAU_EPOCHS = 10
 # Between history points, progress is still reported at least this often (seconds).
 PROGRESS_INTERVAL = 0.5
 
@@ -149,6 +157,8 @@ def _descend(
     monitor: _Monitor,
 ) -> tuple[int, bool]:
     """Epochs until norm(theta - theta_prev) < tolerance or max_epochs: (epochs, converged)."""
+    if config.optimizer == "lbfgs":
+        return _quasi_newton(net, X, y, config, monitor)
     T = one_hot(y, net.n_outputs)
     step = make_optimizer(config.optimizer, config.learning_rate).step
     loss = net.loss
@@ -167,6 +177,48 @@ def _descend(
                     f"lower the learning_rate (now {config.learning_rate}) or standardize"
                 )
             converged = step_norm < config.tolerance
+            monitor.after_epoch(net, X, y, epoch, converged or epoch == config.max_epochs)
+            if converged:
+                break
+    net.clear_cache()
+    return epoch, converged
+
+
+def _quasi_newton(
+    net: Network, X: FloatArray, y: IntArray, config: TrainConfig, monitor: _Monitor
+) -> tuple[int, bool]:
+    """L-BFGS iterations, one per epoch, under the same stopping rule as _descend.
+
+    It also stops (converged) on a loss plateau (see the module docstring), or when a
+    line search finds no lower loss along its direction: the weights are then at a
+    minimum as far as float64 can tell.
+    """
+    T = one_hot(y, net.n_outputs)
+    loss = net.loss
+    output = net.layers[-1]
+
+    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        # theta is net.theta itself, which the solver updates in place.
+        a = net.forward(X)
+        assert output.z is not None
+        value = loss.value(output.z, T)
+        net.parameter_gradients(loss.delta(a, T))
+        return value, net.grad
+
+    epoch, converged = 0, False
+    with np.errstate(over="ignore", invalid="ignore"):
+        solver = LBFGS(objective, net.theta)
+        losses = [solver.loss]
+        for epoch in range(1, config.max_epochs + 1):
+            theta_prev = net.theta.copy()
+            step = solver.step()
+            moved = net.theta - theta_prev
+            step_norm = math.sqrt(float(moved @ moved))
+            losses.append(step.loss)
+            plateau = epoch >= PLATEAU_EPOCHS and (
+                losses[-1 - PLATEAU_EPOCHS] - step.loss < config.tolerance
+            )
+            converged = step_norm < config.tolerance or plateau or not step.moved
             monitor.after_epoch(net, X, y, epoch, converged or epoch == config.max_epochs)
             if converged:
                 break

@@ -11,26 +11,26 @@ from contextlib import asynccontextmanager
 from functools import cached_property, partial
 
 from fastapi import FastAPI
+from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from .cache import ModelCache
 from .cors import with_cors
 from .errors import install_error_handler
-from .fastpath import FastPredict
+from .fastpath import serve_fast
 from .follow import follow_pointer
 from .jobs import JobRunner
 from .limits import state_limits_in_openapi
-from .logs import configure_logging
+from .logs import access, configure_logging
 from .middleware import RequestContext
 from .registry import PointerWatcher
-from .routes import backprop, dashboard, health, metrics, models, predict, surface, train, v2
-from .routes.docs import install_docs
-from .schemas import TrainRequest
 from .settings import Settings
 from .store import new_id, now_iso
 from .storefaults import install_registry_error_handler, open_store
+from .v2.infer import infer_target
 
 log = logging.getLogger("backprop.app")
+ROUTES_AFTER_SECONDS = 0.5
 
 DESCRIPTION = (
     "The lecture's two-layer network in NumPy, served: predictions, background training "
@@ -50,6 +50,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store, app.state.cache, app.state.runner = store, cache, runner
     await asyncio.to_thread(runner.fail_unleased)
     if settings.train_on_empty:
+        from .routes import train
+        from .schemas import TrainRequest
+
         config = train.job_config(TrainRequest(), settings.max_train_epochs)
         job_id = new_id("job-")
         if await asyncio.to_thread(store.registry.enqueue_if_empty, job_id, config, now_iso()):
@@ -59,6 +62,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await cache.refresh()
     watcher = PointerWatcher(store.registry, settings.reload_interval, settings.registry_listen)
     app.state.watcher = watcher
+    if isinstance(app, ServiceApp):  # the routes when nothing else runs, soon after start
+        asyncio.get_running_loop().call_later(ROUTES_AFTER_SECONDS, app.include_routes)
     tasks = [
         asyncio.create_task(follow_pointer(cache, watcher)),
         asyncio.create_task(runner.run_forever()),
@@ -82,6 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache.close()
         await asyncio.to_thread(watcher.stop)
         store.close()
+        access.flush()  # the last requests' access lines, before the process exits
 
 
 def _token(settings: Settings) -> bytes:
@@ -95,28 +101,85 @@ def _token(settings: Settings) -> bytes:
 class ServiceApp(FastAPI):
     """FastAPI, entered through the service's own ASGI edge.
 
-    Every HTTP request passes ``RequestContext`` (request id, access log, metrics,
-    body limit) first; ``POST /predict`` and V2 infer are then answered by
-    ``FastPredict`` before FastAPI's entry point, routing and middleware, which
-    would cost more than the forward pass itself. Everything else goes on to
-    FastAPI. ``fast_path = False`` sends those calls to their FastAPI routes too.
+    ``POST /predict`` and V2 infer are answered by ``serve_fast`` (request id, body
+    limit, answer, metrics, access line in one pass) before FastAPI's entry point,
+    routing and middleware, which would cost more than the forward pass itself.
+    Every other HTTP request passes ``RequestContext`` (the same request id, access
+    log, metrics and body limit) and goes on to FastAPI. ``fast_path = False`` sends
+    those two calls through ``RequestContext`` to their FastAPI routes too.
     """
 
     fast_path = True
+    _routes_included = False
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        self.include_routes()
+        return super().routes
+
+    def include_routes(self) -> None:
+        """Add the API's routers, once. Deferred from start-up (building them and their
+        pydantic models is most of the import time, and predict/infer need none of it):
+        done by the first request that needs them, the schema, or a timer soon after
+        the lifespan starts, whichever comes first."""
+        if self._routes_included:
+            return
+        self._routes_included = True
+        from .routes import (
+            backprop,
+            dashboard,
+            health,
+            metrics,
+            models,
+            predict,
+            surface,
+            train,
+            v2,
+        )
+        from .routes.docs import install_docs
+
+        for router in (
+            health.router,
+            models.router,
+            surface.router,
+            predict.router,
+            train.router,
+            backprop.router,
+            metrics.router,
+            v2.router,
+            dashboard.router,
+        ):
+            self.include_router(router)
+        install_docs(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
+        if scope["method"] == "POST" and self._fast:
+            path = scope["path"]
+            if path == "/predict":
+                await serve_fast(self.state, scope, receive, send, None)
+                return
+            target = infer_target(path)
+            if target is not None:
+                await serve_fast(self.state, scope, receive, send, target)
+                return
+        if not self._routes_included:
+            self.include_routes()
         await self._edge(scope, receive, send)
+
+    @cached_property
+    def _fast(self) -> bool:
+        """Predict and infer skip the edge, unless CORS (which the fast path lacks) is on."""
+        return self.fast_path and not self.state.settings.cors_origins
 
     @cached_property
     def _edge(self) -> RequestContext:
         settings: Settings = self.state.settings
         entry = partial(FastAPI.__call__, self)
-        inner = FastPredict(entry) if self.fast_path else entry
-        inner = with_cors(inner, settings.cors_origins)  # a no-op unless origins are set
+        inner = with_cors(entry, settings.cors_origins)  # a no-op unless origins are set
         return RequestContext(inner, settings.max_body_bytes, settings.max_train_body_bytes)
 
 
@@ -137,17 +200,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handler(app)
     install_registry_error_handler(app)
     state_limits_in_openapi(app, settings.max_train_epochs)
-    for router in (
-        health.router,
-        models.router,
-        surface.router,
-        predict.router,
-        train.router,
-        backprop.router,
-        metrics.router,
-        v2.router,
-        dashboard.router,
-    ):
-        app.include_router(router)
-    install_docs(app)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import (
@@ -25,6 +26,7 @@ from prometheus_client import multiprocess as _multiprocess
 from .process import pid_alive
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+INF = float("inf")
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]*_(\d+)\.db$")
 
 HTTP_REQUESTS = Counter(
@@ -77,7 +79,36 @@ MODEL_LOAD_FAILURES = Counter(
     "Stored versions that failed verification when loaded.",
 )
 
-_request_children: dict[tuple[str, str, int], tuple[object, object]] = {}
+
+class _RequestChildren:
+    """One (route, method, status)'s counter and duration histogram, observed through
+    their value cells directly: the same writes ``Counter.inc`` and
+    ``Histogram.observe`` make (to the multiprocess files when several workers run),
+    without their per-call checks or the Python loop over the buckets."""
+
+    def __init__(self, route: str, method: str, status: int) -> None:
+        self.counter = HTTP_REQUESTS.labels(route, method, str(status))
+        self.histogram = HTTP_DURATION.labels(route, method)
+        try:  # prometheus-client's cells; the public calls if a release renames them
+            self.count_cell = self.counter._value
+            self.sum_cell = self.histogram._sum
+            self.bucket_cells = list(self.histogram._buckets)
+            self.bounds = list(self.histogram._upper_bounds)
+            self.fast = len(self.bucket_cells) == len(self.bounds) and self.bounds[-1] == INF
+        except AttributeError:
+            self.fast = False
+
+    def observe(self, seconds: float) -> None:
+        if self.fast:
+            self.count_cell.inc(1)
+            self.sum_cell.inc(seconds)
+            self.bucket_cells[bisect_left(self.bounds, seconds)].inc(1)  # first bound >= it
+        else:
+            self.counter.inc()
+            self.histogram.observe(seconds)
+
+
+_request_children: dict[tuple[str, str, int], _RequestChildren] = {}
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
@@ -85,24 +116,20 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     key = (route, method, status)
     children = _request_children.get(key)
     if children is None:
-        children = (
-            HTTP_REQUESTS.labels(route, method, str(status)),
-            HTTP_DURATION.labels(route, method),
-        )
-        _request_children[key] = children
-    children[0].inc()  # type: ignore[attr-defined]
-    children[1].observe(seconds)  # type: ignore[attr-defined]
+        children = _request_children[key] = _RequestChildren(route, method, status)
+    children.observe(seconds)
 
 
 _prediction_children: dict[str, Any] = {}
 
 
 def count_predictions(version: str, rows: int) -> None:
-    """Count rows answered by one version (its labelled child looked up once)."""
-    child = _prediction_children.get(version)
-    if child is None:
-        child = _prediction_children[version] = PREDICTIONS.labels(version)
-    child.inc(rows)
+    """Count rows answered by one version (its labelled child's cell looked up once)."""
+    cell = _prediction_children.get(version)
+    if cell is None:
+        child = PREDICTIONS.labels(version)
+        cell = _prediction_children[version] = getattr(child, "_value", None) or child
+    cell.inc(rows)
 
 
 def set_active_version(previous: str | None, current: str | None) -> None:

@@ -147,7 +147,12 @@ class TrainRequest(BaseModel):
     target: Literal["setosa", "versicolor", "virginica", "species"] | None = None
     hidden_units: int | None = Field(None, ge=0, le=64)
     hidden_activation: Literal["sigmoid", "tanh", "relu"] | None = None
-    optimizer: Literal["gd", "sgd", "adam"] | None = None
+    optimizer: Literal["gd", "sgd", "adam", "lbfgs"] | None = Field(
+        None,
+        description="gd (default; the lecture's full-batch descent), sgd and adam (mini-batch), "
+        "lbfgs (full-batch quasi-Newton with a line search: ignores learning_rate; "
+        "the fast choice for large tables).",
+    )
     learning_rate: float | None = Field(None, gt=0, le=10)
     batch_size: int | None = Field(None, ge=1)
     max_epochs: int | None = Field(None, ge=1, le=100_000)

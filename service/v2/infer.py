@@ -1,14 +1,13 @@
 """``POST /v2/models/{name}[/versions/{version}]/infer`` served straight from ASGI.
 
-As for ``/predict`` (see ``service.fastpath``), the framework's routing and response
-layers would cost more than the forward pass, so ``FastPredict`` hands these paths
-here; the FastAPI routes of the same paths document them and call ``infer_answer``.
+As for ``/predict``, the framework's routing and response layers would cost more than
+the forward pass, so ``service.fastpath.serve_fast`` answers these paths with
+``infer_answer``; the FastAPI routes of the same paths document them and call it too.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -23,7 +22,6 @@ from ..errors import (
     v2_error_body,
 )
 from ..inference import probabilities
-from ..middleware import read_body, send_413
 from .metadata import served_model
 from .response import encode_response
 from .tensors import parse_request
@@ -116,28 +114,3 @@ def _decoded(body: bytes, encoding: bytes | None, limit: int) -> bytes:
     if not inflater.eof:
         raise BadRequest(f"the {coding.decode()} body is truncated")
     return plain
-
-
-async def serve_infer(
-    scope: MutableMapping[str, Any], receive: Any, send: Any, name: str, version: str | None
-) -> None:
-    """Answer one infer request (the ASGI fast path)."""
-    scope["route_template"] = INFER_ROUTE if version is None else VERSIONED_INFER_ROUTE
-    state = scope["app"].state
-    limit = state.settings.max_body_bytes
-    body = await read_body(receive, limit)
-    if body is None:
-        await send_413(send, limit, v2=True)
-        return
-    header_length = encoding = None
-    for key, value in scope["headers"]:
-        if key == HEADER_LENGTH:
-            header_length = value
-        elif key == b"content-encoding":
-            encoding = value
-    status, headers, answer = await infer_answer(
-        state, name, version, body, header_length, encoding
-    )
-    headers.append((b"content-length", str(len(answer)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})

@@ -121,3 +121,11 @@ def test_errors_exit_non_zero_with_one_line(args: tuple[str, ...], message: str)
 def test_usage_errors_exit_non_zero() -> None:
     assert _run("trace", "--x", "5", "3", "--label", "1").returncode == 2
     assert _run().returncode == 2
+
+
+def test_train_with_lbfgs_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    result = _run("train", "--optimizer", "lbfgs", "--quiet", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert load_model(out).training["optimizer"] == "lbfgs"
+    assert json.loads(result.stdout.rsplit("sha256", 1)[0])["metrics"]["converged"] is True

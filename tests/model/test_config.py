@@ -26,7 +26,7 @@ def test_defaults_are_the_lecture_model() -> None:
         ("hidden_units", 2.5, "hidden_units must be an integer"),
         ("hidden_units", True, "hidden_units must be an integer"),
         ("hidden_activation", "softmax", "hidden_activation must be one of"),
-        ("optimizer", "lbfgs", "optimizer must be one of gd, sgd, adam"),
+        ("optimizer", "newton", "optimizer must be one of gd, sgd, adam, lbfgs"),
         ("learning_rate", 0, "learning_rate must be > 0 and <= 10.0, got 0"),
         ("learning_rate", 10.5, "learning_rate must be > 0 and <= 10.0, got 10.5"),
         ("learning_rate", float("nan"), "learning_rate must be finite"),

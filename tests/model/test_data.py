@@ -16,6 +16,18 @@ def test_iris_is_the_bundled_150_flowers() -> None:
     np.testing.assert_allclose(table.X[0], [5.1, 3.5, 1.4, 0.2])
 
 
+def test_packaged_iris_equals_scikit_learns_copy_exactly() -> None:
+    from sklearn.datasets import load_iris
+
+    reference = load_iris()
+    table = iris_table()
+    np.testing.assert_array_equal(table.X, reference.data)  # bit for bit, no tolerance
+    assert table.labels == [str(reference.target_names[i]) for i in reference.target]
+    assert tuple(IRIS_FEATURES) == tuple(
+        name.removesuffix(" (cm)").replace(" ", "_") for name in reference.feature_names
+    )
+
+
 def test_binary_iris_target_codes_the_named_class_as_positive() -> None:
     data = make_dataset(("sepal_length", "sepal_width"), "setosa")
     assert data.classes == ["not-setosa", "setosa"]

@@ -38,7 +38,8 @@ def wait_for(
         ("hidden_units", 1.5),
         ("hidden_activation", "softmax"),
         ("hidden_activation", "step"),
-        ("optimizer", "lbfgs"),
+        ("optimizer", "newton"),
+        ("optimizer", "LBFGS"),
         ("learning_rate", 0),
         ("learning_rate", -0.1),
         ("learning_rate", 10.5),
@@ -253,3 +254,31 @@ def test_openapi_documents_error_statuses(server: Server) -> None:
     assert {"404", "409"} <= set(paths["/train/{job_id}"]["delete"]["responses"])
     assert "404" in paths["/models/{version}"]["get"]["responses"]
     assert "503" in paths["/model"]["get"]["responses"]
+
+
+def test_lbfgs_trains_a_100000_row_table_within_the_job_limits(private_server: Server) -> None:
+    """The largest table the schema takes, 8 features, as one body under 64 MiB."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100_000, 8)).round(6)
+    labels = np.array(["a", "b", "c"])[np.argmax(X[:, :3], axis=1)].tolist()
+    names = [f"x{i}" for i in range(8)]
+    body = {
+        "data": {"feature_names": names, "rows": X.tolist(), "labels": labels},
+        "optimizer": "lbfgs",
+        "hidden_units": 16,
+        "max_epochs": 3,
+        "activate": False,
+    }
+    raw = json.dumps(body).encode()
+    assert len(raw) < 64 * 1024 * 1024
+    headers = {**private_server.auth, "Content-Type": "application/json"}
+    response = private_server.post("/train", headers=headers, content=raw)
+    assert response.status_code == 202, response.text[:500]
+    job = wait_for(private_server, response.json()["job_id"], {"succeeded", "failed"}, 240)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["config"]["optimizer"] == "lbfgs"
+    assert job["result"]["metrics"]["epochs"] == 3

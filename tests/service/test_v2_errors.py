@@ -75,12 +75,12 @@ def assert_v2_error(response: httpx.Response, status: int, needle: str) -> None:
         (
             b'{"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP32", '
             b'"data": [5.1, NaN]}]}',
-            "not valid JSON",
+            "NaN and Infinity are not JSON numbers",
         ),
         (
             b'{"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP64", '
             b'"data": [5.1, 1e999]}]}',
-            "not valid JSON",
+            "beyond a double's range",
         ),
         (orjson.dumps({"inputs": [tensor(data=[5.1, 1e39])]}), "not a finite FP32"),
         (
