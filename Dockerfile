@@ -32,6 +32,11 @@ RUN python -m pip wheel --no-deps --wheel-dir wheels . \
         --find-links wheels wheels/backprop_serve-*.whl \
  && python -m pip --python /opt/venv/bin/python check
 
+# botocore ships the API models of every AWS service (about 25 MB); the store speaks
+# S3 only, and the credential chain may ask STS or SSO (e.g. a Kubernetes web identity).
+# Keep those four and drop the rest, so the runtime stays small (tests/docker checks it).
+RUN /opt/venv/bin/python -c "import pathlib, shutil, botocore; data = pathlib.Path(botocore.__file__).parent / 'data'; keep = {'s3', 'sts', 'sso', 'sso-oidc'}; [shutil.rmtree(p) for p in data.iterdir() if p.is_dir() and p.name not in keep]"
+
 
 FROM python:3.11-slim AS runtime
 

@@ -122,15 +122,28 @@ def _check_registry(settings: Settings) -> None:
     """Refuse to start on a registry whose schema is not this code's (names the command)."""
     from .registry import RegistryUnavailableError, SchemaOutdatedError, default_url, open_registry
 
+    url = settings.registry_url or default_url(settings.model_dir)
+    where = _hide_password(url)
     try:
-        open_registry(settings.registry_url or default_url(settings.model_dir)).close()
+        open_registry(url).close()
     except SchemaOutdatedError as exc:
         sys.exit(f"backprop-serve: {exc}")
     except (RegistryUnavailableError, OSError) as exc:
-        sys.exit(f"backprop-serve: cannot open the registry: {exc}")
-    except Exception as exc:  # e.g. the database refused the connection
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        sys.exit(f"backprop-serve: cannot open the registry: {first}")
+        sys.exit(f"backprop-serve: cannot open the model registry {where}: {exc}")
+    except Exception as exc:  # e.g. the database refused the connection, or is no database
+        cause = getattr(exc, "orig", None) or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        sys.exit(f"backprop-serve: cannot open the model registry {where}: {first}")
+
+
+def _hide_password(url: str) -> str:
+    """The registry URL as logs may show it (no password)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
 
 
 def _worker(settings: Settings) -> None:

@@ -72,6 +72,22 @@ def test_environment_fits_its_size_budget(image_build: Build) -> None:
     assert (venv / "lib").is_dir() and len(files) > 100, "/opt/venv looks empty"
 
 
+def test_pruned_botocore_still_speaks_s3_and_sts(image_build: Build) -> None:
+    """The Dockerfile keeps only botocore's S3/STS/SSO models: those clients still build."""
+    venv = image_build.stage_roots["build"] / "opt" / "venv"
+    code = (
+        "import boto3; s = boto3.session.Session(aws_access_key_id='k', "
+        "aws_secret_access_key='s', region_name='us-east-1'); "
+        "s.client('s3', endpoint_url='http://127.0.0.1:9'); s.client('sts'); "
+        "print(sorted(s.get_available_services()))"
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'s3'" in done.stdout and "'ec2'" not in done.stdout, done.stdout
+
+
 def test_image_rehearsal(image_build: Build, project_root: Path) -> None:
     """Ready within 30 s, HEALTHCHECK 0, /predict, SIGTERM -> 0 within 10 s, store intact."""
     report = rehearse(project_root / "Dockerfile", project_root, image_build)
