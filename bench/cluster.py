@@ -46,10 +46,7 @@ POLL_SECONDS = 1.0
 class BenchCluster(Cluster):
     @property
     def env(self) -> dict[str, str]:
-        return super().env | {
-            "BACKPROP_RELOAD_INTERVAL": str(POLL_SECONDS),
-            "BACKPROP_LOG_LEVEL": "warning",
-        }
+        return super().env | {"BACKPROP_RELOAD_INTERVAL": str(POLL_SECONDS)}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -53,8 +53,8 @@ def start(store: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen
     environ |= {
         "BACKPROP_MODEL_DIR": str(store),
         "BACKPROP_API_TOKEN": TOKEN,
-        "BACKPROP_LOG_LEVEL": "warning",
         "BACKPROP_TRAIN_ON_EMPTY": "false",
+        "BACKPROP_GRPC_PORT": "0",  # HTTP only, and never the fixed 8001 twice
         "PYTHONPATH": str(ROOT),
         **env,
     }

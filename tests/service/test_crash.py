@@ -70,9 +70,11 @@ def test_kill_9_while_a_model_is_written(fresh_store: Path, tmp_path: Path) -> N
         # The killed job's lease ran out: it is tried again (a new attempt, a new
         # version id) or failed with the reason, never left running.
         killed = _wait(
-            lambda: (j := again.get(f"/train/{job.json()['job_id']}").json())["status"]
-            in {"failed", "succeeded"}
-            and j,
+            lambda: (
+                (j := again.get(f"/train/{job.json()['job_id']}").json())["status"]
+                in {"failed", "succeeded"}
+                and j
+            ),
             60,
             "the killed job never ended",
         )
