@@ -209,7 +209,22 @@ def _ping() -> ServerSentEvent:
             "`loss`, `train_accuracy`; its id is the epoch), then `end` (the finished job), "
             "then the stream closes. A `: ping` comment every 10 s "
             "(BACKPROP_EVENTS_PING_SECONDS) keeps proxies open.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # Each server-sent event (a `: ping` comment is none): its name, its JSON
+            # text as `data`, the epoch as `id` for progress, and the reconnect delay.
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "event": {"type": "string", "enum": ["job", "progress", "end"]},
+                            "data": {"type": "string"},
+                            "id": {"type": "string"},
+                            "retry": {"type": "integer"},
+                        },
+                        "required": ["data"],
+                    }
+                }
+            },
         },
         **error_responses(404),
     },
