@@ -256,7 +256,7 @@ def report(rounds: dict[tuple[str, int], list[Round]], seconds: float, n_rounds:
         f"One uvicorn worker (gRPC on its event loop) pinned "
         f"to one core, the clients on the other; {n_rounds} rounds of {seconds:g} s, cases "
         f"interleaved; req/s and latencies from the median round, ratios = median of "
-        f"per-round ratios; FP32 inputs; log level warning. Python {platform.python_version()}, "
+        f"per-round ratios; FP32 inputs; as shipped. Python {platform.python_version()}, "
         f"grpcio {grpc.__version__}, {os.cpu_count()} cores.",
     ]
     return "\n".join(lines)
