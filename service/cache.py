@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.classifier import Classifier
+from model.rowforward import RowForward
 from model.serialize import ModelFormatError
 
 from . import metrics
@@ -61,8 +62,10 @@ class LoadedModel:
     features: tuple[str, ...] = field(init=False)
     classes: tuple[str, ...] = field(init=False)
     feature_set: frozenset[str] = field(init=False)
+    row: RowForward | None = field(init=False)  # single rows' forward pass, small networks
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "row", RowForward.of(self.classifier))
         object.__setattr__(self, "features", tuple(self.classifier.features))
         object.__setattr__(self, "classes", tuple(self.classifier.classes))
         object.__setattr__(self, "feature_set", frozenset(self.classifier.features))

@@ -20,7 +20,7 @@ import orjson
 
 from . import metrics
 from .errors import ModelNotFound, ServiceError, error_body
-from .inference import encode_answer, parse_instances, probabilities
+from .inference import predict_answer_bytes
 from .logs import ACCESS_LOGGER, access
 from .middleware import new_request_id, read_body, too_large, valid_request_id
 from .store import is_valid_version
@@ -47,11 +47,10 @@ async def predict_answer(state: Any, body: bytes, version: str | None) -> tuple[
         model = state.cache.active if version is None else None  # no coroutine hop
         if model is None:
             model = await state.cache.get(version)
-        X = parse_instances(body, model, state.settings.max_batch_rows)
-        answer = encode_answer(model.version, model.classes, probabilities(model, X))
+        answer, rows = predict_answer_bytes(body, model, state.settings.max_batch_rows)
     except ServiceError as exc:
         return exc.status_code, orjson.dumps(error_body(exc))
-    metrics.count_predictions(model.version, len(X))
+    metrics.count_predictions(model.version, rows)
     return 200, answer
 
 

@@ -57,12 +57,42 @@ def load_json(body: bytes) -> Any:
         raise InvalidInput(["body"], f"the body is not valid JSON: {exc}", "json_invalid") from None
 
 
+def predict_answer_bytes(body: bytes, model: LoadedModel, max_rows: int) -> tuple[bytes, int]:
+    """The encoded answer to a predict body, and how many rows it answers.
+
+    One row of plain numbers on a small network takes the Python-float forward pass
+    (``model.row``) and a one-row encoding: no NumPy call at all.
+    """
+    instances = _instances(load_json(body), max_rows)
+    row = model.row
+    if row is not None and len(instances) == 1:
+        values = instances[0]
+        if type(values) is list and len(values) == row.width and _numbers(values):
+            proba = row(values)
+            if proba is not None:
+                return encode_row_answer(model.version, model.classes, proba), 1
+    X = rows_array(body, instances, model)
+    return encode_answer(model.version, model.classes, probabilities(model, X)), len(X)
+
+
 def parse_instances(body: bytes, model: LoadedModel, max_rows: int) -> np.ndarray:
     """The rows of a predict request as an array in the model's feature order.
 
     Shapes: returns X (n_samples, n_features).
     """
-    payload = load_json(body)
+    return rows_array(body, _instances(load_json(body), max_rows), model)
+
+
+def _numbers(values: list[Any]) -> bool:
+    """Whether every value is a JSON number (bool, a subclass of int, is not)."""
+    for value in values:
+        if type(value) is not float and type(value) is not int:
+            return False
+    return True
+
+
+def _instances(payload: Any, max_rows: int) -> list[Any]:
+    """The body's ``instances`` list, or a 422 saying what is wrong with it."""
     if not isinstance(payload, dict) or "instances" not in payload:
         raise InvalidInput(
             ["body", "instances"],
@@ -75,6 +105,12 @@ def parse_instances(body: bytes, model: LoadedModel, max_rows: int) -> np.ndarra
         raise InvalidInput(
             ["body", "instances"], f"instances must be a list of 1 to {max_rows} rows, got {got}"
         )
+    return instances
+
+
+def rows_array(body: bytes, instances: list[Any], model: LoadedModel) -> np.ndarray:
+    """``instances`` (the parsed rows of ``body``) as X in the model's feature order, or a
+    422 naming the first bad row. Shapes: returns X (n_samples, n_features)."""
     X = _plain_rows(body, instances, len(model.features))
     if X is not None:
         return X
@@ -149,8 +185,13 @@ def _wrong_names(row: dict[str, Any], model: LoadedModel) -> str:
 def probabilities(model: LoadedModel, X: np.ndarray) -> np.ndarray:
     """Class probabilities, or a 422 when finite but huge inputs overflow the network.
 
+    One row on a small network takes the Python-float forward pass (``model.row``).
     Shapes: X (n_samples, n_features) -> (n_samples, n_classes).
     """
+    if model.row is not None and X.shape[0] == 1:
+        row = model.row(X[0].tolist())
+        if row is not None:
+            return np.array([row])
     with np.errstate(over="ignore", invalid="ignore"):
         proba = model.classifier.predict_proba(X)
     if not math.isfinite(proba.sum()):  # probabilities cannot sum past a double's range
@@ -207,7 +248,15 @@ def _pieces(classes: tuple[str, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, .
     return prefix, separators, b"}},"
 
 
-def predict_bytes(body: bytes, model: LoadedModel, max_rows: int) -> bytes:
-    """The whole predict answer, encoded."""
-    X = parse_instances(body, model, max_rows)
-    return encode_answer(model.version, model.classes, probabilities(model, X))
+def encode_row_answer(version: str, classes: tuple[str, ...], proba: list[float]) -> bytes:
+    """``encode_answer`` of one row given as a list of floats: the same bytes."""
+    prefix, separators, _ = _pieces(classes)
+    values = orjson.dumps(proba)[1:-1].split(b",")
+    best = proba.index(max(proba))  # the first of equal maxima, as argmax
+    parts = [b'{"model_version":', orjson.dumps(version), b',"predictions":[', prefix[best]]
+    parts.append(values[0])
+    for separator, value in zip(separators[1:], values[1:], strict=True):
+        parts.append(separator)
+        parts.append(value)
+    parts.append(b"}}]}")
+    return b"".join(parts)

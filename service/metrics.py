@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 from bisect import bisect_left
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -80,32 +79,62 @@ MODEL_LOAD_FAILURES = Counter(
 )
 
 
+# One process (no PROMETHEUS_MULTIPROC_DIR): requests are tallied in plain numbers and
+# folded into the prometheus-client cells when this process is scraped, its only reader.
+# Several workers: each request writes the shared files at once, so a scrape answered by
+# any worker counts it.
+DEFERRED = not os.environ.get(MULTIPROC_ENV)
+
+
 class _RequestChildren:
-    """One (route, method, status)'s counter and duration histogram, observed through
-    their value cells directly: the same writes ``Counter.inc`` and
-    ``Histogram.observe`` make (to the multiprocess files when several workers run),
-    without their per-call checks or the Python loop over the buckets."""
+    """One (route, method, status)'s counter and duration histogram.
+
+    Deferred: three additions per request, folded into the cells by ``fold``. Otherwise
+    the cells are written directly: the same writes ``Counter.inc`` and
+    ``Histogram.observe`` make, without their per-call checks or their loop over the
+    buckets."""
 
     def __init__(self, route: str, method: str, status: int) -> None:
         self.counter = HTTP_REQUESTS.labels(route, method, str(status))
         self.histogram = HTTP_DURATION.labels(route, method)
+        self.count = 0
+        self.sum = 0.0
+        self.bounds = list(HTTP_DURATION._upper_bounds)
+        self.buckets = [0] * len(self.bounds)
         try:  # prometheus-client's cells; the public calls if a release renames them
             self.count_cell = self.counter._value
             self.sum_cell = self.histogram._sum
             self.bucket_cells = list(self.histogram._buckets)
-            self.bounds = list(self.histogram._upper_bounds)
             self.fast = len(self.bucket_cells) == len(self.bounds) and self.bounds[-1] == INF
         except AttributeError:
             self.fast = False
+        self.deferred = DEFERRED and self.fast
 
     def observe(self, seconds: float) -> None:
-        if self.fast:
+        if self.deferred:
+            self.count += 1
+            self.sum += seconds
+            self.buckets[bisect_left(self.bounds, seconds)] += 1  # first bound >= it
+        elif self.fast:
             self.count_cell.inc(1)
             self.sum_cell.inc(seconds)
-            self.bucket_cells[bisect_left(self.bounds, seconds)].inc(1)  # first bound >= it
+            self.bucket_cells[bisect_left(self.bounds, seconds)].inc(1)
         else:
             self.counter.inc()
             self.histogram.observe(seconds)
+
+    def fold(self) -> None:
+        """Move the tallies into the cells (the event loop's thread, so none is lost)."""
+        count, self.count = self.count, 0
+        if not count:
+            return
+        total, self.sum = self.sum, 0.0
+        buckets, self.buckets = self.buckets, [0] * len(self.bounds)
+        self.count_cell.inc(count)
+        self.sum_cell.inc(total)
+        for cell, n in zip(self.bucket_cells, buckets, strict=True):
+            if n:
+                cell.inc(n)
 
 
 _request_children: dict[tuple[str, str, int], _RequestChildren] = {}
@@ -120,16 +149,41 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     children.observe(seconds)
 
 
-_prediction_children: dict[str, Any] = {}
+class _PredictionCell:
+    """Rows answered by one version: tallied when deferred, else written at once."""
+
+    def __init__(self, version: str) -> None:
+        child = PREDICTIONS.labels(version)
+        self.cell = getattr(child, "_value", None) or child
+        self.pending = 0
+
+    def fold(self) -> None:
+        rows, self.pending = self.pending, 0
+        if rows:
+            self.cell.inc(rows)
+
+
+_prediction_cells: dict[str, _PredictionCell] = {}
 
 
 def count_predictions(version: str, rows: int) -> None:
-    """Count rows answered by one version (its labelled child's cell looked up once)."""
-    cell = _prediction_children.get(version)
+    """Count rows answered by one version."""
+    cell = _prediction_cells.get(version)
     if cell is None:
-        child = PREDICTIONS.labels(version)
-        cell = _prediction_children[version] = getattr(child, "_value", None) or child
-    cell.inc(rows)
+        cell = _prediction_cells[version] = _PredictionCell(version)
+    if DEFERRED:
+        cell.pending += rows
+    else:
+        cell.cell.inc(rows)
+
+
+def fold_tallies() -> None:
+    """Bring the cells up to date with every request answered so far. Call it in the
+    event loop's thread, which alone tallies, before ``exposition``."""
+    for children in list(_request_children.values()):
+        children.fold()
+    for cell in list(_prediction_cells.values()):
+        cell.fold()
 
 
 def set_active_version(previous: str | None, current: str | None) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -43,47 +44,54 @@ def _answer(status: bytes, message: bytes) -> bytes:
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline and a size cap on request heads."""
+    """uvicorn's httptools protocol with a deadline and a size cap on request heads.
+
+    Cheap per request, since every request pays it: a head's start is one clock read,
+    its size one sum when its headers are in (plus the bytes of any chunk that ends
+    inside a head, which bounds an unfinished one), and the deadline one timer per
+    connection that re-arms itself for whatever remains of the current head's time.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timeout, self._head_max = head_limits()
         self._head_timer: asyncio.TimerHandle | None = None
-        self._in_head = True  # from connection or message start until headers complete
-        self._head_bytes = 0
+        self._head_started: float | None = None  # loop time; None once the headers are in
+        self._head_bytes = 0  # of chunks that ended inside the current head
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._head_started = self.loop.time()  # sending nothing at all is a slow head too
+        self._watch(self._head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
         super().data_received(data)
+        if self._head_started is not None and not self._refused:  # the chunk ended in a head
+            self._head_bytes += len(data)
+            if self._head_bytes > self._head_max:
+                self._refuse(b"431 Request Header Fields Too Large", b"request head too large")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
-        if not self._in_head:  # the next request on a kept-alive connection
-            self._in_head = True
-            self._arm()
-
-    def on_url(self, url: bytes) -> None:
-        if self._within_head_limit(len(url)):
-            super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._within_head_limit(len(name) + len(value) + 4):
-            super().on_header(name, value)
+        if self._head_started is None:  # the next request on a kept-alive connection
+            self._head_started = self.loop.time()
+            self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._disarm()
+        self._head_started = None
+        headers = self.headers
+        size = len(self.url) + sum(map(len, chain.from_iterable(headers))) + 4 * len(headers)
+        if size > self._head_max:
+            self._refuse(b"431 Request Header Fields Too Large", b"request head too large")
         if not self._refused:
             super().on_headers_complete()
 
@@ -95,37 +103,31 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         if not self._refused:
             super().on_message_complete()
 
-    # -- the limits --------------------------------------------------------------
+    # -- the deadline ------------------------------------------------------------
 
-    def _within_head_limit(self, size: int) -> bool:
-        """Count ``size`` more head bytes; refuse the request once over the limit."""
-        if self._refused:
-            return False
-        self._head_bytes += size
-        if self._head_bytes > self._head_max:
-            self._refuse(b"431 Request Header Fields Too Large", b"request head too large")
-            return False
-        return True
+    def _watch(self, delay: float) -> None:
+        self._head_timer = self.loop.call_later(delay, self._check_head)
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._head_timer = self.loop.call_later(self._head_timeout, self._timed_out)
-
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _timed_out(self) -> None:
+    def _check_head(self) -> None:
+        """Refuse a head older than the timeout; else look again when the current
+        head (or the next one) could first be."""
         self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
-            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-            log.info("closed %s: its request head took over %ss", client, self._head_timeout)
-            self._refuse(b"408 Request Timeout", b"request head not received in time")
+        if self._refused or self.transport.is_closing():
+            return
+        started = self._head_started
+        if started is None:
+            self._watch(self._head_timeout)
+            return
+        late = self.loop.time() - started
+        if late < self._head_timeout:
+            self._watch(self._head_timeout - late)
+            return
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        log.info("closed %s: its request head took over %ss", client, self._head_timeout)
+        self._refuse(b"408 Request Timeout", b"request head not received in time")
 
     def _refuse(self, status: bytes, message: bytes) -> None:
-        self._disarm()
-        self._in_head, self._refused = False, True
+        self._head_started, self._refused = None, True
         if not self.transport.is_closing():
             self.transport.write(_answer(status, message))
             self.transport.close()

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Response
 
 from ..deps import StoreDep
-from ..metrics import exposition
+from ..metrics import exposition, fold_tallies
 from ..registry_metrics import registry_exposition
 
 router = APIRouter(tags=["operations"])
@@ -20,5 +20,6 @@ async def scrape(store: StoreDep) -> Response:
     def collect() -> tuple[bytes, str]:
         return exposition(registry_exposition(store.registry))
 
+    fold_tallies()  # here, in the event loop's thread, where requests are tallied
     body, content_type = await asyncio.to_thread(collect)
     return Response(body, media_type=content_type)

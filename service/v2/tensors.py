@@ -9,6 +9,7 @@ bytes. Everything is checked here once; each problem is a 400 naming the fix.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -202,6 +203,8 @@ def _from_json(
                     f"input {INPUT_NAME!r} holds {value!r} at element {i}; "
                     "every value must be a number"
                 )
+    if n == 1 and dtype.itemsize == 4:  # one row: the same FP32 rounding, without NumPy
+        return np.array(_fp32_row(data, f))
     X = np.fromiter(data, np.float64, len(data))  # JSON numbers are doubles: no overflow
     if dtype.itemsize == 4:  # FP32: rounded as the client's binary tensor would be
         big = np.abs(X) > _FP32_MAX
@@ -209,6 +212,14 @@ def _from_json(
             _refuse_non_finite(big.reshape(n, f), "FP32")
         X = X.astype(np.float32).astype(np.float64)
     return X
+
+
+def _fp32_row(data: list[float], f: int) -> tuple[float, ...]:
+    """One row of JSON numbers rounded to FP32 (as a client's binary tensor would be),
+    or the 400 for a number beyond FP32's range, as the array path words it."""
+    if max(map(abs, data)) > _FP32_MAX:
+        _refuse_non_finite(np.array([[abs(v) > _FP32_MAX for v in data]]), "FP32")
+    return struct.unpack(f"<{f}f", struct.pack(f"<{f}f", *data))
 
 
 def _from_binary(

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service import inference
-from service.inference import encode_answer
+from service.inference import encode_answer, encode_row_answer
 
 
 @pytest.mark.parametrize("classes", [("not-setosa", "setosa"), ("a", 'b"q', "c\u00e9", "d")])
@@ -30,6 +30,14 @@ def test_encoded_answer_is_byte_identical_to_the_dict_form(classes: tuple, n: in
         }
     )
     assert encode_answer("v1", classes, proba) == expected
+    if n == 1:
+        assert encode_row_answer("v1", classes, proba[0].tolist()) == expected
+
+
+@pytest.mark.parametrize("proba", [[0.5, 0.5], [0.2, 0.4, 0.4], [1.0, 0.0], [5e-324, 1.0]])
+def test_the_one_row_encoding_breaks_ties_as_argmax(proba: list[float]) -> None:
+    classes = tuple("abcd"[: len(proba)])
+    assert encode_row_answer("v", classes, proba) == encode_answer("v", classes, np.array([proba]))
 
 
 numbers = st.one_of(

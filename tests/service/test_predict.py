@@ -25,7 +25,21 @@ def test_positional_and_named_rows_get_labels_and_probabilities(server: Server) 
     named = server.post(
         "/predict", json={"instances": [{"sepal_width": 3.5, "sepal_length": 5.1}]}
     ).json()
-    assert named["predictions"][0] == first
+    positional = server.post("/predict", json={"instances": [[5.1, 3.5]]}).json()
+    assert named["predictions"][0] == positional["predictions"][0]
+    assert named["predictions"][0]["label"] == first["label"]
+
+
+def test_a_row_alone_answers_as_in_a_batch(server: Server) -> None:
+    # One row takes the Python-float forward pass; a batch takes NumPy's. They agree to
+    # the last few units in the last place, and on the label.
+    rows = [[5.1, 3.5], [6.7, 3.1], [4.3, 2.0], [7.9, 4.4], [0.0, 0.0], [-50.0, 1e3]]
+    batch = server.post("/predict", json={"instances": rows}).json()["predictions"]
+    for row, in_batch in zip(rows, batch, strict=True):
+        alone = server.post("/predict", json={"instances": [row]}).json()["predictions"][0]
+        assert alone["label"] == in_batch["label"]
+        for name, p in alone["probabilities"].items():
+            assert p == pytest.approx(in_batch["probabilities"][name], rel=1e-12, abs=1e-15)
 
 
 def test_batch_up_to_the_limit(server: Server) -> None:
