@@ -108,6 +108,35 @@ def row_max(z: FloatArray) -> FloatArray:
     return m
 
 
+def add_row(z: FloatArray, b: FloatArray) -> FloatArray:
+    """z += b for every row of z, in place; returns z. Shapes: z (n, k), b (k,).
+
+    Broadcasting a short row over many rows runs NumPy's inner loop k elements at a
+    time; for a few columns, one strided addition per column is several times faster,
+    with the same sums.
+    """
+    if z.ndim != 2 or z.shape[1] > 8 or z.size < BULK_SIZE:
+        z += b
+        return z
+    for j in range(z.shape[1]):
+        column = z[:, j]
+        column += b[j]
+    return z
+
+
+def standardize_rows(X: FloatArray, mean: FloatArray, std: FloatArray) -> FloatArray:
+    """(X - mean) / std as a new array, column by column for a few columns of many rows
+    (the same arithmetic, faster, as for ``add_row``). Shapes: X (n, d), mean, std (d,)."""
+    if X.ndim != 2 or X.shape[1] > 8 or X.size < BULK_SIZE:
+        return (X - mean) / std
+    out = np.empty_like(X)
+    for j in range(X.shape[1]):
+        column = out[:, j]
+        np.subtract(X[:, j], mean[j], out=column)
+        np.divide(column, std[j], out=column)
+    return out
+
+
 def row_sum(z: FloatArray) -> FloatArray:
     """The sum of each row, shape (n, 1), as one matrix product (fast for short rows)."""
     if z.ndim != 2 or z.size < BULK_SIZE:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from model.activations import standardize_rows
 from model.network import Network
 from model.types import FloatArray
 
@@ -94,7 +95,7 @@ class Classifier:
         if X.ndim == 1:
             X = X.reshape(1, -1)
         if self.mean is not None and self.std is not None:
-            X = (X - self.mean) / self.std
+            X = standardize_rows(X, self.mean, self.std)
         return X
 
     def predict_proba(self, X_raw: FloatArray) -> FloatArray:

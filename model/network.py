@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from model.activations import add_row
 from model.layers import Dense
 from model.losses import Loss, loss_for
 from model.types import FloatArray
@@ -202,7 +203,7 @@ class Network:
         for layer in self.layers:
             z = a @ layer.W
             if layer.b is not None:
-                z += layer.b
+                add_row(z, layer.b)
             a = layer.act.forward(z)
         return a
 

@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..inference import probabilities
 from .metadata import served_model
-from .response import encode_response
+from .response import encode_response, encode_row_response
 from .tensors import parse_request
 
 INFER_ROUTE = "/v2/models/{model_name}/infer"
@@ -66,13 +66,19 @@ async def infer_answer(
             model = await served_model(state.cache, settings.model_name, name, version)
         body = _decoded(body, encoding, settings.max_body_bytes)
         request = parse_request(body, _length(header_length), model, settings.max_batch_rows)
-        try:
-            proba = probabilities(model, request.X)
-        except InvalidInput as exc:  # finite but overflowing rows: a bad request here
-            raise BadRequest(exc.msg.replace("row", "input row", 1)) from None
-        answer, json_length = encode_response(
-            name, model.version, request.id, proba, model.classes, request.outputs
-        )
+        row = model.row(request.row) if request.row is not None and model.row else None
+        if row is not None:  # one row, on Python floats
+            answer, json_length = encode_row_response(
+                name, model.version, request.id, row, model.classes, request.outputs
+            )
+        else:
+            try:
+                proba = probabilities(model, request.X)
+            except InvalidInput as exc:  # finite but overflowing rows: a bad request here
+                raise BadRequest(exc.msg.replace("row", "input row", 1)) from None
+            answer, json_length = encode_response(
+                name, model.version, request.id, proba, model.classes, request.outputs
+            )
     except ServiceError as exc:
         extra = exc.headers or {}
         headers = [_JSON, *((k.lower().encode(), v.encode()) for k, v in extra.items())]

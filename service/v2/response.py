@@ -8,6 +8,7 @@ as the binary tensor data extension defines them.
 from __future__ import annotations
 
 import functools
+import struct
 from typing import Any
 
 import numpy as np
@@ -30,23 +31,61 @@ def encode_response(
 
     Shapes: proba (n_samples, n_classes), columns in ``classes`` order.
     """
-    answer: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
-    if request_id is not None:
-        answer["id"] = request_id
-    tensors, blobs = [], []
+    tensors = []
     for output in outputs:
         if output.name == "probabilities":
             tensor, values = _probabilities(proba, output.binary)
         else:
             tensor, values = _labels(proba, classes, output.binary)
-        if output.binary:
+        tensors.append((tensor, values, output.binary))
+    return _assemble(model_name, model_version, request_id, tensors)
+
+
+def encode_row_response(
+    model_name: str,
+    model_version: str,
+    request_id: str | None,
+    proba: list[float],
+    classes: tuple[str, ...],
+    outputs: tuple[RequestedOutput, ...],
+) -> tuple[bytes, int | None]:
+    """``encode_response`` of one row given as floats: the same bytes, two NumPy calls
+    fewer per output."""
+    tensors = []
+    for output in outputs:
+        if output.name == "probabilities":
+            tensor = {"name": "probabilities", "datatype": "FP32", "shape": [1, len(proba)]}
+            if output.binary:
+                values: Any = struct.pack(f"<{len(proba)}f", *proba)
+            else:
+                values = np.array(proba, dtype=np.float32)  # written in its shortest FP32 form
+        else:
+            best = proba.index(max(proba))  # the first of equal maxima, as argmax
+            tensor = {"name": "label", "datatype": "BYTES", "shape": [1]}
+            values = _length_prefixed(classes)[best] if output.binary else [classes[best]]
+        tensors.append((tensor, values, output.binary))
+    return _assemble(model_name, model_version, request_id, tensors)
+
+
+def _assemble(
+    model_name: str,
+    model_version: str,
+    request_id: str | None,
+    tensors: list[tuple[dict[str, Any], Any, bool]],
+) -> tuple[bytes, int | None]:
+    """The JSON header with each output's data, or its binary_data_size and the bytes."""
+    answer: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if request_id is not None:
+        answer["id"] = request_id
+    blobs = []
+    for tensor, values, binary in tensors:
+        if binary:
             assert isinstance(values, bytes)
             tensor["parameters"] = {"binary_data_size": len(values)}
             blobs.append(values)
         else:
             tensor["data"] = values
-        tensors.append(tensor)
-    answer["outputs"] = tensors
+    answer["outputs"] = [tensor for tensor, _, _ in tensors]
     header = orjson.dumps(answer, option=_NUMPY)
     if not blobs:
         return header, None

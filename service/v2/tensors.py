@@ -9,10 +9,11 @@ bytes. Everything is checked here once; each problem is a 400 naming the fix.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -37,13 +38,16 @@ class RequestedOutput:
     binary: bool
 
 
-@dataclass(frozen=True)
-class InferRequest:
-    """A checked inference request. Shapes: X (n_samples, n_features), float64."""
+class InferRequest(NamedTuple):
+    """A checked inference request. Shapes: X (n_samples, n_features), float64.
+
+    ``row`` is X's one row as floats when it has one (for the Python-float forward pass).
+    """
 
     X: np.ndarray
     id: str | None
     outputs: tuple[RequestedOutput, ...]
+    row: list[float] | None = None
 
 
 def parse_request(
@@ -74,7 +78,8 @@ def parse_request(
     header = body[:split]
     may_hold_bools = b"true" in header or b"false" in header
     X = _input(inputs[0], body[split:], model, max_rows, may_hold_bools)
-    return InferRequest(X, request_id, _outputs(payload.get("outputs"), binary_output))
+    outputs = _outputs(payload.get("outputs"), binary_output)
+    return InferRequest(X, request_id, outputs, X[0].tolist() if len(X) == 1 else None)
 
 
 def _load(header: bytes) -> dict[str, Any]:
@@ -131,7 +136,8 @@ def _input(
             )
         # Finite by construction: orjson refuses NaN and Infinity, _from_json the
         # numbers too large for FP32.
-        return _from_json(tensor.get("data"), n, f, dtype, may_hold_bools).reshape(n, f)
+        X = _from_json(tensor.get("data"), n, f, dtype, may_hold_bools)
+        return X if X.ndim == 2 else X.reshape(n, f)
     X = _from_binary(tensor, size, binary, n, f, dtype).astype(np.float64).reshape(n, f)
     if not np.isfinite(X).all():
         _refuse_non_finite(~np.isfinite(X), datatype)
@@ -204,7 +210,7 @@ def _from_json(
                     "every value must be a number"
                 )
     if n == 1 and dtype.itemsize == 4:  # one row: the same FP32 rounding, without NumPy
-        return np.array(_fp32_row(data, f))
+        return np.array([_fp32_row(data, f)])
     X = np.fromiter(data, np.float64, len(data))  # JSON numbers are doubles: no overflow
     if dtype.itemsize == 4:  # FP32: rounded as the client's binary tensor would be
         big = np.abs(X) > _FP32_MAX
@@ -219,7 +225,13 @@ def _fp32_row(data: list[float], f: int) -> tuple[float, ...]:
     or the 400 for a number beyond FP32's range, as the array path words it."""
     if max(map(abs, data)) > _FP32_MAX:
         _refuse_non_finite(np.array([[abs(v) > _FP32_MAX for v in data]]), "FP32")
-    return struct.unpack(f"<{f}f", struct.pack(f"<{f}f", *data))
+    fp32 = _fp32_struct(f)
+    return fp32.unpack(fp32.pack(*data))
+
+
+@functools.lru_cache(maxsize=16)
+def _fp32_struct(f: int) -> struct.Struct:
+    return struct.Struct(f"<{f}f")
 
 
 def _from_binary(

@@ -82,3 +82,14 @@ def test_large_networks_keep_the_numpy_path() -> None:
     units = MAX_WEIGHTS // 3 + 1  # 3 inputs: the first layer alone is over the limit
     assert RowForward.of(_classifier("sigmoid", "sigmoid", True, seed=5, units=units)) is None
     assert RowForward.of(_classifier("sigmoid", "sigmoid", True, seed=5, units=4)) is not None
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (1000, 2), (1000, 5), (600, 9)])
+def test_column_wise_bias_and_standardisation_are_the_broadcast_sums(shape: tuple) -> None:
+    from model.activations import add_row, standardize_rows
+
+    rng = np.random.default_rng(shape[0])
+    X = rng.normal(0, 100, shape)
+    b, mean, std = rng.normal(size=shape[1]), rng.normal(size=shape[1]), rng.uniform(1, 3, shape[1])
+    np.testing.assert_array_equal(add_row(X.copy(), b), X + b)
+    np.testing.assert_array_equal(standardize_rows(X, mean, std), (X - mean) / std)
