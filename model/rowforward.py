@@ -46,10 +46,6 @@ def _relu(z: Vector) -> Vector:
     return [v if v > 0.0 else 0.0 for v in z]
 
 
-def _step(z: Vector) -> Vector:
-    return [1.0 if v > 0.0 else 0.0 for v in z]
-
-
 def _identity(z: Vector) -> Vector:
     return z
 
@@ -61,11 +57,13 @@ def _softmax(z: Vector) -> Vector:
     return [v / total for v in e]
 
 
+# Continuous activations only: a step unit jumps at z = 0, where sums taken in another
+# order (or with a fused multiply-add) can fall on either side, so step networks keep
+# NumPy's arithmetic.
 _FORWARD: dict[str, Callable[[Vector], Vector]] = {
     "sigmoid": _sigmoid,
     "tanh": _tanh,
     "relu": _relu,
-    "step": _step,
     "identity": _identity,
     "softmax": _softmax,
 }
