@@ -101,34 +101,12 @@ def _probabilities(proba: np.ndarray, binary: bool) -> tuple[dict[str, Any], Any
 def _labels(
     proba: np.ndarray, classes: tuple[str, ...], binary: bool
 ) -> tuple[dict[str, Any], Any]:
-    best = best_columns(proba).tolist()  # from float64, as /predict: ties go to the first class
+    best = proba.argmax(axis=1).tolist()  # from float64, as /predict: ties go to the first class
     tensor = {"name": "label", "datatype": "BYTES", "shape": [len(best)]}
-    if not binary:  # the names' JSON strings, written once per class
-        names = _json_names(classes)
-        return tensor, orjson.Fragment(b"[" + b",".join(map(names.__getitem__, best)) + b"]")
-    return tensor, b"".join(map(_length_prefixed(classes).__getitem__, best))
-
-
-def best_columns(proba: np.ndarray) -> np.ndarray:
-    """``proba.argmax(axis=1)``: the first largest column of each row. For a few columns
-    of many rows, one comparison per column beats NumPy's reduction along a short axis.
-    Shapes: proba (n, k) -> (n,)."""
-    n, k = proba.shape
-    if k > 8 or n < 64:
-        return proba.argmax(axis=1)
-    best = np.zeros(n, dtype=np.intp)
-    top = proba[:, 0].copy()
-    for j in range(1, k):
-        column = proba[:, j]
-        better = column > top  # strictly: ties keep the earlier column
-        best[better] = j
-        np.maximum(top, column, out=top)
-    return best
-
-
-@functools.lru_cache(maxsize=64)
-def _json_names(classes: tuple[str, ...]) -> tuple[bytes, ...]:
-    return tuple(orjson.dumps(name) for name in classes)
+    if not binary:
+        return tensor, [classes[k] for k in best]
+    prefixed = _length_prefixed(classes)
+    return tensor, b"".join([prefixed[k] for k in best])
 
 
 @functools.lru_cache(maxsize=64)

@@ -317,16 +317,6 @@ def in_process(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
 
 
-@pytest.mark.parametrize("k", [2, 3, 5, 9])
-def test_best_columns_is_argmax_with_ties_to_the_first(k: int) -> None:
-    from service.v2.response import best_columns
-
-    proba = np.random.default_rng(k).random((1000, k))
-    proba[::7, 1] = proba[::7, 0]
-    proba[::11, -1] = proba[::11].max(axis=1)
-    np.testing.assert_array_equal(best_columns(proba), proba.argmax(axis=1))
-
-
 @pytest.mark.parametrize("proba", [[0.25, 0.75], [0.5, 0.5], [0.2, 0.3, 0.5], [1e-40, 1.0]])
 def test_the_one_row_response_is_the_array_response_byte_for_byte(proba: list[float]) -> None:
     from service.v2.response import encode_response, encode_row_response
