@@ -88,7 +88,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
             proba = probabilities(model, parsed.X)
         except InvalidInput as exc:  # finite but overflowing rows: a bad request, as REST
             raise BadRequest(exc.msg.replace("row", "input row", 1)) from None
-        count_predictions(model.version, len(parsed.X))
+        count_predictions(model.version, parsed.rows)
         return infer_response(name, model.version, request.id, proba, model.classes, parsed, raw)
 
     async def _model(self, name: str, version: str | None) -> Any:

@@ -83,7 +83,7 @@ async def infer_answer(
         extra = exc.headers or {}
         headers = [_JSON, *((k.lower().encode(), v.encode()) for k, v in extra.items())]
         return exc.status_code, headers, orjson.dumps(v2_error_body(exc))
-    metrics.count_predictions(model.version, len(request.X))
+    metrics.count_predictions(model.version, request.rows)
     if json_length is None:
         return 200, [_JSON], answer
     return 200, [_BINARY, (HEADER_LENGTH, str(json_length).encode())], answer

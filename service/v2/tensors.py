@@ -10,7 +10,9 @@ bytes. Everything is checked here once; each problem is a 400 naming the fix.
 from __future__ import annotations
 
 import functools
+import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
@@ -38,16 +40,56 @@ class RequestedOutput:
     binary: bool
 
 
-class InferRequest(NamedTuple):
+class InferRequest:
     """A checked inference request. Shapes: X (n_samples, n_features), float64.
 
-    ``row`` is X's one row as floats when it has one (for the Python-float forward pass).
+    ``row`` is the one row as floats when there is one; then X is built only if asked
+    for (the Python-float forward pass needs no array).
     """
 
-    X: np.ndarray
+    __slots__ = ("_X", "id", "outputs", "row")
+
+    def __init__(
+        self,
+        X: np.ndarray | None,
+        id: str | None,  # noqa: A002 - the protocol's name
+        outputs: tuple[RequestedOutput, ...],
+        row: Sequence[float] | None = None,
+    ) -> None:
+        assert X is not None or row is not None
+        self._X, self.id, self.outputs, self.row = X, id, outputs, row
+
+    @property
+    def X(self) -> np.ndarray:  # noqa: N802 - the matrix's conventional name
+        if self._X is None:
+            self._X = np.array([self.row], dtype=np.float64)
+        return self._X
+
+    @property
+    def rows(self) -> int:
+        return 1 if self._X is None else len(self._X)
+
+
+class _Header(NamedTuple):
+    """A checked JSON header: everything about a request but a binary input's values.
+
+    ``X`` (or ``row``, for one FP32 row) holds the JSON data's values; both are None when
+    they follow as ``dtype`` bytes.
+    """
+
     id: str | None
     outputs: tuple[RequestedOutput, ...]
-    row: list[float] | None = None
+    X: np.ndarray | None
+    row: Sequence[float] | None
+    n: int
+    f: int
+    dtype: np.dtype[Any]
+    datatype: str
+
+
+# Headers followed by binary data are checked once per distinct header: a client sends
+# the same one call after call, and everything but the values is decided by its bytes.
+_CACHED_HEADER_BYTES = 4096
 
 
 def parse_request(
@@ -59,7 +101,24 @@ def parse_request(
             f"Inference-Header-Content-Length is {header_length} but the body has {len(body)} bytes"
         )
     split = len(body) if header_length is None else header_length
-    payload = _load(body[:split])
+    header, binary = body[:split], body[split:]
+    if binary and split <= _CACHED_HEADER_BYTES:
+        checked = _cached_header(header, len(binary), model.features, max_rows)
+    else:
+        checked = _check_header(header, len(binary), model.features, max_rows)
+    X, row = checked.X, checked.row
+    if X is None and row is None:
+        X, row = _from_binary(binary, checked)
+    elif X is not None and checked.n == 1:
+        row = X[0].tolist()
+    return InferRequest(X, checked.id, checked.outputs, row)
+
+
+def _check_header(
+    header: bytes, binary_length: int, features: tuple[str, ...], max_rows: int
+) -> _Header:
+    """Every check of the JSON header, with ``binary_length`` bytes after it."""
+    payload = _load(header)
     request_id = payload.get("id")
     if request_id is not None and type(request_id) is not str:
         raise BadRequest(f'"id" must be a string, got {request_id!r}')
@@ -73,13 +132,15 @@ def parse_request(
     if type(inputs) is not list or len(inputs) != 1 or type(inputs[0]) is not dict:
         raise BadRequest(
             f'"inputs" must be a list of exactly one tensor, {INPUT_NAME!r} of shape '
-            f"[N, {len(model.features)}] (the features {list(model.features)} in this order)"
+            f"[N, {len(features)}] (the features {list(features)} in this order)"
         )
-    header = body[:split]
     may_hold_bools = b"true" in header or b"false" in header
-    X = _input(inputs[0], body[split:], model, max_rows, may_hold_bools)
+    tensor = _input(inputs[0], binary_length, features, max_rows, may_hold_bools)
     outputs = _outputs(payload.get("outputs"), binary_output)
-    return InferRequest(X, request_id, outputs, X[0].tolist() if len(X) == 1 else None)
+    return _Header(request_id, outputs, *tensor[2:])
+
+
+_cached_header = functools.lru_cache(maxsize=256)(_check_header)
 
 
 def _load(header: bytes) -> dict[str, Any]:
@@ -114,12 +175,12 @@ def _parameters(obj: dict[str, Any], what: str) -> dict[str, Any]:
 
 def _input(
     tensor: dict[str, Any],
-    binary: bytes,
-    model: LoadedModel,
+    binary_length: int,
+    features: tuple[str, ...],
     max_rows: int,
     may_hold_bools: bool = True,
-) -> np.ndarray:
-    """The input tensor as X. Shapes: returns (n_samples, n_features)."""
+) -> _Header:
+    """The input tensor's checks, and its JSON values (as X) when it has them."""
     name = tensor.get("name")
     if name != INPUT_NAME:
         raise BadRequest(f"unknown input {name!r}: the model takes one input, {INPUT_NAME!r}")
@@ -127,21 +188,22 @@ def _input(
     if type(datatype) is not str or datatype not in INPUT_DATATYPES:
         raise BadRequest(f"input {INPUT_NAME!r} has datatype {datatype!r}; expected FP32 or FP64")
     dtype = INPUT_DATATYPES[datatype]
-    n, f = _shape(tensor.get("shape"), model, max_rows)
+    n, f = _shape(tensor.get("shape"), features, max_rows)
     size = _parameters(tensor, f"input {INPUT_NAME!r}").get("binary_data_size")
     if size is None:
-        if binary:
+        if binary_length:
             raise BadRequest(
-                f"{len(binary)} bytes follow the JSON header but no input has binary_data_size"
+                f"{binary_length} bytes follow the JSON header but no input has binary_data_size"
             )
         # Finite by construction: orjson refuses NaN and Infinity, _from_json the
         # numbers too large for FP32.
-        X = _from_json(tensor.get("data"), n, f, dtype, may_hold_bools)
-        return X if X.ndim == 2 else X.reshape(n, f)
-    X = _from_binary(tensor, size, binary, n, f, dtype).astype(np.float64).reshape(n, f)
-    if not np.isfinite(X).all():
-        _refuse_non_finite(~np.isfinite(X), datatype)
-    return X
+        values = _from_json(tensor.get("data"), n, f, dtype, may_hold_bools)
+        if isinstance(values, tuple):
+            return _Header(None, (), None, values, n, f, dtype, datatype)
+        X = values if values.ndim == 2 else values.reshape(n, f)
+        return _Header(None, (), X, None, n, f, dtype, datatype)
+    _check_binary(tensor, size, binary_length, n, f, dtype)
+    return _Header(None, (), None, None, n, f, dtype, datatype)
 
 
 def _refuse_non_finite(bad: np.ndarray, datatype: str) -> None:
@@ -153,8 +215,8 @@ def _refuse_non_finite(bad: np.ndarray, datatype: str) -> None:
     )
 
 
-def _shape(shape: Any, model: LoadedModel, max_rows: int) -> tuple[int, int]:
-    f = len(model.features)
+def _shape(shape: Any, features: tuple[str, ...], max_rows: int) -> tuple[int, int]:
+    f = len(features)
     if (
         type(shape) is not list
         or len(shape) != 2
@@ -164,7 +226,7 @@ def _shape(shape: Any, model: LoadedModel, max_rows: int) -> tuple[int, int]:
     ):
         raise BadRequest(
             f"input {INPUT_NAME!r} has shape {shape!r}; expected [N, {f}]: N rows of the "
-            f"features {list(model.features)} in this order"
+            f"features {list(features)} in this order"
         )
     if not 1 <= shape[0] <= max_rows:
         raise BadRequest(
@@ -187,8 +249,9 @@ def _numbers_only(data: list[Any], may_hold_bools: bool) -> bool:
 
 def _from_json(
     data: Any, n: int, f: int, dtype: np.dtype[Any], may_hold_bools: bool = True
-) -> np.ndarray:
-    """Flat or nested row-major JSON values as a flat float64 array, in ``dtype``'s precision."""
+) -> np.ndarray | tuple[float, ...]:
+    """Flat or nested row-major JSON values as a flat float64 array, in ``dtype``'s precision
+    (one FP32 row: as a tuple of floats)."""
     if type(data) is not list:
         raise BadRequest(f'input {INPUT_NAME!r} needs "data" (a list) or binary_data_size')
     if data and type(data[0]) is list:
@@ -210,7 +273,7 @@ def _from_json(
                     "every value must be a number"
                 )
     if n == 1 and dtype.itemsize == 4:  # one row: the same FP32 rounding, without NumPy
-        return np.array([_fp32_row(data, f)])
+        return _fp32_row(data, f)
     X = np.fromiter(data, np.float64, len(data))  # JSON numbers are doubles: no overflow
     if dtype.itemsize == 4:  # FP32: rounded as the client's binary tensor would be
         big = np.abs(X) > _FP32_MAX
@@ -225,19 +288,14 @@ def _fp32_row(data: list[float], f: int) -> tuple[float, ...]:
     or the 400 for a number beyond FP32's range, as the array path words it."""
     if max(map(abs, data)) > _FP32_MAX:
         _refuse_non_finite(np.array([[abs(v) > _FP32_MAX for v in data]]), "FP32")
-    fp32 = _fp32_struct(f)
+    fp32 = _row_struct("f", f)
     return fp32.unpack(fp32.pack(*data))
 
 
-@functools.lru_cache(maxsize=16)
-def _fp32_struct(f: int) -> struct.Struct:
-    return struct.Struct(f"<{f}f")
-
-
-def _from_binary(
-    tensor: dict[str, Any], size: Any, binary: bytes, n: int, f: int, dtype: np.dtype[Any]
-) -> np.ndarray:
-    """``size`` little-endian bytes after the JSON header as a flat array of ``dtype``."""
+def _check_binary(
+    tensor: dict[str, Any], size: Any, binary_length: int, n: int, f: int, dtype: np.dtype[Any]
+) -> None:
+    """That ``size`` little-endian bytes of ``dtype`` follow the JSON header, as the shape says."""
     if "data" in tensor:
         raise BadRequest(f'input {INPUT_NAME!r} gives both "data" and binary_data_size; give one')
     expected = n * f * dtype.itemsize
@@ -246,12 +304,30 @@ def _from_binary(
             f"input {INPUT_NAME!r} has binary_data_size {size!r}, but shape [{n}, {f}] of "
             f"{dtype.itemsize}-byte values takes {expected} bytes"
         )
-    if len(binary) != size:
+    if binary_length != size:
         raise BadRequest(
-            f"input {INPUT_NAME!r} has binary_data_size {size} but {len(binary)} bytes follow "
+            f"input {INPUT_NAME!r} has binary_data_size {size} but {binary_length} bytes follow "
             "the JSON header (set Inference-Header-Content-Length to the JSON's length)"
         )
-    return np.frombuffer(binary, dtype=dtype)
+
+
+def _from_binary(
+    binary: bytes, header: _Header
+) -> tuple[np.ndarray | None, Sequence[float] | None]:
+    """The checked binary input as X, and its one row as floats when it has one."""
+    if header.n == 1:  # one row: unpacked without NumPy, unless a value is not finite
+        row = _row_struct(header.dtype.char, header.f).unpack(binary)
+        if all(map(math.isfinite, row)):
+            return None, row
+    X = np.frombuffer(binary, dtype=header.dtype).astype(np.float64).reshape(header.n, header.f)
+    if not np.isfinite(X).all():
+        _refuse_non_finite(~np.isfinite(X), header.datatype)
+    return X, None
+
+
+@functools.lru_cache(maxsize=16)
+def _row_struct(char: str, f: int) -> struct.Struct:
+    return struct.Struct(f"<{f}{char}")
 
 
 def _outputs(requested: Any, binary_default: bool) -> tuple[RequestedOutput, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -323,8 +324,64 @@ def test_the_one_row_response_is_the_array_response_byte_for_byte(proba: list[fl
     from service.v2.tensors import RequestedOutput
 
     classes = tuple("abc"[: len(proba)])
-    for binary in (False, True):
+    kinds = [(p, lab) for p in (False, True) for lab in (False, True)]
+    for p_binary, label_binary in kinds:
         for request_id in (None, "r-1"):
-            outputs = (RequestedOutput("probabilities", binary), RequestedOutput("label", binary))
-            expected = encode_response("m", "v", request_id, np.array([proba]), classes, outputs)
-            assert encode_row_response("m", "v", request_id, proba, classes, outputs) == expected
+            for outputs in (
+                (
+                    RequestedOutput("probabilities", p_binary),
+                    RequestedOutput("label", label_binary),
+                ),
+                (
+                    RequestedOutput("label", label_binary),
+                    RequestedOutput("probabilities", p_binary),
+                ),
+                (RequestedOutput("label", label_binary),),
+                (RequestedOutput("probabilities", p_binary),),
+            ):
+                # twice each: the second answer comes from the reused JSON header
+                for row in (proba, proba[::-1], proba):
+                    expected = encode_response(
+                        "m", "v", request_id, np.array([row]), classes, outputs
+                    )
+                    got = encode_row_response("m", "v", request_id, row, classes, outputs)
+                    assert got == expected
+
+
+def test_a_repeated_binary_header_is_checked_once_and_its_values_every_time() -> None:
+    from types import SimpleNamespace
+
+    from service.errors import BadRequest
+    from service.v2 import tensors
+
+    model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
+    for datatype, code in (("FP32", "f"), ("FP64", "d")):
+        size = 2 * struct.calcsize(code)
+        tensor = {"name": "features", "shape": [1, 2], "datatype": datatype}
+        header = orjson.dumps({"inputs": [tensor | {"parameters": {"binary_data_size": size}}]})
+        hits = tensors._cached_header.cache_info().hits
+        for values in ([1.5, -2.0], [3.25, 4.0]):
+            body = header + struct.pack(f"<2{code}", *values)
+            request = tensors.parse_request(body, len(header), model, 10)
+            assert list(request.row or []) == values and request.X.tolist() == [values]
+            assert request.rows == 1
+        assert tensors._cached_header.cache_info().hits == hits + 1
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(BadRequest, match=f"not a finite {datatype} number .* row 0"):
+                tensors.parse_request(
+                    header + struct.pack(f"<2{code}", 1.0, bad), len(header), model, 10
+                )
+        with pytest.raises(BadRequest, match=f"binary_data_size {size} but 4 bytes follow"):
+            tensors.parse_request(header + bytes(4), len(header), model, 10)
+    # several rows after a cached header: the array path, each value checked
+    tensor = {"name": "features", "shape": [2, 2], "datatype": "FP32"}
+    header = orjson.dumps({"inputs": [tensor | {"parameters": {"binary_data_size": 16}}]})
+    for _ in range(2):
+        request = tensors.parse_request(
+            header + struct.pack("<4f", 1, 2, 3, 4), len(header), model, 10
+        )
+        assert request.X.tolist() == [[1, 2], [3, 4]] and request.rows == 2
+    with pytest.raises(BadRequest, match="row 1"):
+        tensors.parse_request(
+            header + struct.pack("<4f", 1, 2, 3, float("nan")), len(header), model, 10
+        )
