@@ -54,7 +54,7 @@ def start(store: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen
         "BACKPROP_MODEL_DIR": str(store),
         "BACKPROP_API_TOKEN": TOKEN,
         "BACKPROP_TRAIN_ON_EMPTY": "false",
-        "BACKPROP_GRPC_PORT": "0",  # HTTP only, and never the fixed 8001 twice
+        "BACKPROP_GRPC_PORT": str(free_port()),  # on, as shipped; never the fixed 8001 twice
         "PYTHONPATH": str(ROOT),
         **env,
     }

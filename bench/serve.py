@@ -91,14 +91,17 @@ def wait_200(port: int, method: str, path: str, body: bytes | None, timeout: flo
 
 
 def service_env(store: Path) -> dict[str, str]:
-    """The shipped defaults, with only the store and the token given."""
+    """The shipped defaults, with only the store, the token and free ports given.
+
+    gRPC stays on, as shipped (its server's memory and start-up count), on a free
+    port rather than the fixed 8001 so that several servers can run side by side.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    # gRPC off: the bench measures HTTP, and never binds the fixed default port 8001.
     return env | {
         "BACKPROP_MODEL_DIR": str(store),
         "BACKPROP_API_TOKEN": TOKEN,
-        "BACKPROP_GRPC_PORT": "0",
+        "BACKPROP_GRPC_PORT": str(free_port()),
     }
 
 
