@@ -60,7 +60,8 @@ def encode_row_response(
         return _assemble(
             model_name, model_version, request_id, _row_tensors(proba, best, classes, outputs)
         )
-    header = _row_header(model_name, model_version, request_id, len(proba), best, classes, outputs)
+    build = _row_header if request_id is None else _build_row_header  # ids: one per call
+    header = build(model_name, model_version, request_id, len(proba), best, classes, outputs)
     blobs = [
         _row_fp32(len(proba)).pack(*proba)
         if o.name == "probabilities"
@@ -73,8 +74,7 @@ def encode_row_response(
     return b"".join((header, *blobs)), len(header)
 
 
-@functools.lru_cache(maxsize=256)
-def _row_header(
+def _build_row_header(
     model_name: str,
     model_version: str,
     request_id: str | None,
@@ -87,6 +87,9 @@ def _row_header(
     tensors = _row_tensors([0.0] * width, best, classes, outputs)
     body, json_length = _assemble(model_name, model_version, request_id, tensors)
     return body if json_length is None else body[:json_length]
+
+
+_row_header = functools.lru_cache(maxsize=256)(_build_row_header)
 
 
 def _row_tensors(

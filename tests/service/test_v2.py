@@ -385,3 +385,76 @@ def test_a_repeated_binary_header_is_checked_once_and_its_values_every_time() ->
         tensors.parse_request(
             header + struct.pack("<4f", 1, 2, 3, float("nan")), len(header), model, 10
         )
+
+
+@pytest.mark.parametrize("shape", [[1, 2], [3, 2]])
+def test_a_json_header_checked_through_its_template_answers_as_a_fresh_check(
+    shape: list[int],
+) -> None:
+    """Values read into a cached template give what the whole header's check gives."""
+    from types import SimpleNamespace
+
+    from service.errors import BadRequest
+    from service.v2 import tensors
+
+    model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
+    n = shape[0] * shape[1]
+
+    def body(values: str) -> bytes:
+        tensor = f'{{"name":"features","shape":{orjson.dumps(shape).decode()},"datatype":"FP32"'
+        return f'{{"inputs":[{tensor},"data":[{values}]}}]}}'.encode()
+
+    def outcome(raw: bytes) -> Any:
+        try:
+            request = tensors.parse_request(raw, None, model, 10)
+        except BadRequest as exc:
+            return str(exc)
+        return request.X.tolist(), request.rows
+
+    cases = [
+        ",".join(["1.5", "-2"] * (n // 2)),
+        ",".join(["3.25", " 4e0"] * (n // 2)),
+        ",".join(["[1, 2]"] * (n // 2)),  # nested rows: never through the template
+        ",".join(["1"] * (n - 1)),  # a value short
+        ",".join(["1"] * (n + 1)),  # a value too many
+        ",".join(["1"] * (n - 1) + ["1e39"]),  # beyond FP32
+        ",".join(["1"] * (n - 1) + ["1e999"]),  # beyond a double
+        ",".join(["1"] * (n - 1) + ["+1"]),  # not JSON
+        ",".join(["1"] * (n - 1) + ["1.."]),
+        ",".join(["1"] * (n - 1)) + ",",
+        "",
+        ",".join(["1"] * (n - 1) + ["true"]),  # not a number: never through the template
+        ",".join(["1"] * (n - 1) + ['"1"']),
+    ]
+    tensors._TEMPLATES.clear()
+    fresh = {values: outcome(body(values)) for values in cases}
+    assert not any(isinstance(fresh[v], str) for v in cases[:3])
+    assert all(isinstance(fresh[v], str) for v in cases[3:])
+    tensors._TEMPLATES.clear()
+    assert outcome(body(cases[0])) == fresh[cases[0]] and len(tensors._TEMPLATES) == 1
+    for values in cases:  # now through the template
+        assert outcome(body(values)) == fresh[values], values
+
+
+def test_a_json_template_is_kept_only_for_the_input_data_itself() -> None:
+    from types import SimpleNamespace
+
+    from service.v2 import tensors
+
+    model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
+    tensors._TEMPLATES.clear()
+    # the only '"data":[' is in an output the checks ignore; the input's data is spaced
+    decoy = (
+        b'{"inputs":[{"name":"features","shape":[1,2],"datatype":"FP64","data": [1, 2]}],'
+        b'"outputs":[{"name":"label","data":[7,8]}]}'
+    )
+    assert tensors.parse_request(decoy, None, model, 10).X.tolist() == [[1, 2]]
+    assert not tensors._TEMPLATES
+    spaced = decoy.replace(b'"data": [1, 2]', b'"data": [3, 4]')
+    assert tensors.parse_request(spaced, None, model, 10).X.tolist() == [[3, 4]]
+    # a request id makes each header its own: no template is kept for it
+    with_id = (
+        b'{"id":"r-1","inputs":[{"name":"features","shape":[1,2],"datatype":"FP32","data":[1,2]}]}'
+    )
+    assert tensors.parse_request(with_id, None, model, 10).id == "r-1"
+    assert not tensors._TEMPLATES
