@@ -142,6 +142,8 @@ def _check_registry(settings: Settings) -> None:
 
 def _hide_password(url: str) -> str:
     """The registry URL as logs may show it (no password)."""
+    if url.startswith("sqlite"):  # no password to hide, and no SQLAlchemy to import for it
+        return url
     from sqlalchemy.engine import make_url
 
     try:

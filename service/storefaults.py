@@ -10,25 +10,40 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 
 from .errors import is_v2_path
+from .registry import sqlite_file
 from .settings import Settings
 from .store import REGISTRY_FILE, ModelStore
 
 log = logging.getLogger("backprop.registry")
 
 RETRY_AFTER_SECONDS = 5
-REGISTRY_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, DBAPIError)
+
+
+def registry_errors(url: str | None = None) -> tuple[type[Exception], ...]:
+    """The errors of the registry's database: sqlite3's, and SQLAlchemy's where it is used.
+
+    SQLAlchemy's are included once it is imported, or when ``url`` names a registry
+    it serves (PostgreSQL): the default SQLite file is served without it.
+    """
+    errors: list[type[Exception]] = [sqlite3.Error]
+    if "sqlalchemy" in sys.modules or (url is not None and sqlite_file(url) is None):
+        from sqlalchemy.exc import DBAPIError
+
+        errors.append(DBAPIError)
+    return tuple(errors)
 
 
 def describe(exc: Exception) -> str:
     """What went wrong with the registry, in one sentence."""
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
+    cause = orig if isinstance(orig, BaseException) else exc
     text = str(cause) or type(cause).__name__
     if "locked" in text or "busy" in text:
         return f"the model registry is locked by another process ({text}); retry shortly"
@@ -47,7 +62,8 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
 
 def install_registry_error_handler(app: FastAPI) -> None:
     """Answer registry failures as 503 with the reason."""
-    for kind in REGISTRY_ERRORS:
+    settings: Settings | None = getattr(app.state, "settings", None)
+    for kind in registry_errors(settings.registry_url if settings is not None else None):
         app.add_exception_handler(kind, _handle)
 
 
@@ -55,7 +71,7 @@ def open_store(settings: Settings) -> ModelStore:
     """The store, or one clear log line naming the registry and why it failed."""
     try:
         return ModelStore.from_settings(settings)
-    except (sqlite3.Error, DBAPIError, OSError) as exc:
+    except registry_errors() + (OSError,) as exc:  # SQLAlchemy may be imported by now
         path = settings.registry_url or Path(settings.model_dir).resolve() / REGISTRY_FILE
         log.critical("cannot open the model registry %s: %s", path, describe(exc))
         raise

@@ -2,19 +2,19 @@
 
 ``open_registry(url)`` opens it by URL, the one way the rest of the service gets
 one: a SQLite file (the single-host default, beside the version folders; it
-migrates itself when opened) or PostgreSQL (``postgresql://user:pass@host/db``;
-its schema is migrated by ``backprop-serve db upgrade``, and opening refuses a
-database at another revision). ``Registry`` is the protocol the service codes
-against; ``PointerWatcher`` follows the active pointer (poll plus NOTIFY).
+migrates itself when opened, and one at the head revision is opened without
+SQLAlchemy) or PostgreSQL (``postgresql://user:pass@host/db``; its schema is
+migrated by ``backprop-serve db upgrade``, and opening refuses a database at
+another revision). ``Registry`` is the protocol the service codes against;
+``PointerWatcher`` follows the active pointer (poll plus NOTIFY).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, inspect, text
-from sqlalchemy.engine import make_url
-
+from .lite import SQLiteRegistry, sqlite_file
 from .protocol import Registry
 from .records import (
     JOB_ACTIVE,
@@ -29,9 +29,10 @@ from .records import (
     SchemaOutdatedError,
     VersionRecord,
 )
-from .schema import HEAD_REVISION
-from .sql import SQLRegistry, prepare_sqlite
 from .watch import PointerWatcher
+
+if TYPE_CHECKING:
+    from .sql import SQLRegistry, engine_for
 
 REGISTRY_FILE = "registry.sqlite3"
 
@@ -55,7 +56,19 @@ __all__ = [
     "default_url",
     "engine_for",
     "open_registry",
+    "sqlite_file",
 ]
+
+# Names served by .sql, imported on first use: SQLAlchemy loads only when they are.
+_FROM_SQL = ("SQLRegistry", "engine_for")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SQL:
+        from . import sql
+
+        return getattr(sql, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_url(model_dir: str | Path) -> str:
@@ -63,68 +76,25 @@ def default_url(model_dir: str | Path) -> str:
     return f"sqlite:///{Path(model_dir).resolve() / REGISTRY_FILE}"
 
 
-def engine_for(url: str):  # type: ignore[no-untyped-def]
-    """A SQLAlchemy engine for a registry URL (``postgresql://`` uses psycopg 3)."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            parsed.set(drivername="sqlite+pysqlite"),
-            connect_args={"timeout": 10.0, "check_same_thread": False},
-        )
-        prepare_sqlite(engine)
-        return engine
-    if backend == "postgresql":
-        return create_engine(
-            parsed.set(drivername="postgresql+psycopg"),
-            pool_pre_ping=True,
-            pool_size=4,
-            max_overflow=4,
-            pool_timeout=5,
-            connect_args={"connect_timeout": 5, "application_name": "backprop-serve"},
-        )
-    raise ValueError(
-        f"BACKPROP_REGISTRY_URL must be a sqlite:/// or postgresql:// URL, not {backend}://"
-    )
-
-
-def open_registry(url: str) -> SQLRegistry:
+def open_registry(url: str) -> Registry:
     """Open the registry at ``url``; a SQLite file is created and migrated as needed.
 
-    PostgreSQL is only checked: SchemaOutdatedError (naming ``backprop-serve db
-    upgrade``) when its schema is not this code's.
+    A plain SQLite file is served by ``SQLiteRegistry`` (the standard library;
+    SQLAlchemy and Alembic are imported only to migrate it). PostgreSQL, and
+    the SQLite URLs that one does not take, by ``SQLRegistry``; PostgreSQL is
+    only checked: SchemaOutdatedError (naming ``backprop-serve db upgrade``)
+    when its schema is not this code's.
     """
-    engine = engine_for(url)
-    try:
-        if _stored_revision(engine) != HEAD_REVISION:
-            from . import migrate  # Alembic is imported only when there is work or a refusal
+    path = sqlite_file(url)
+    if path is not None:
+        return SQLiteRegistry(path)
+    from .sql import open_sql_registry
 
-            if engine.dialect.name == "sqlite":
-                migrate.upgrade(engine)
-            else:
-                migrate.check(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return SQLRegistry(engine)
+    return open_sql_registry(url)
 
 
-def _stored_revision(engine: Engine) -> str | None:
-    """The schema revision recorded in the database, read without Alembic (a quick path)."""
-    with engine.connect() as connection:
-        if "alembic_version" not in inspect(connection).get_table_names():
-            return None
-        found = connection.execute(text("SELECT version_num FROM alembic_version")).first()
-    return None if found is None else str(found[0])
+if TYPE_CHECKING:
 
-
-def SQLiteRegistry(path: str | Path) -> SQLRegistry:  # noqa: N802 - the name callers know
-    """The single-host registry in one SQLite file (kept for callers of the old class)."""
-    return open_registry(f"sqlite:///{Path(path).resolve()}")
-
-
-def _implements_the_protocol(registry: SQLRegistry) -> Registry:
-    """Never called: mypy checks here that SQLRegistry is a Registry."""
-    return registry
+    def _implements_the_protocol(lite: SQLiteRegistry, sql: SQLRegistry) -> list[Registry]:
+        """Never called: mypy checks here that both registries are a Registry."""
+        return [lite, sql]

@@ -10,13 +10,16 @@ from .records import ActivePointer, ExpiredLease, JobRecord, VersionRecord
 class Registry(Protocol):
     """Versions, the active pointer and the training jobs.
 
-    Implemented by ``SQLRegistry`` on SQLite (one host) and PostgreSQL (many);
-    no SQL leaves the ``service.registry`` package. A database that cannot be
-    reached raises ``RegistryUnavailableError``.
+    Implemented by ``SQLiteRegistry`` (one host, the standard library's sqlite3)
+    and ``SQLRegistry`` (SQLAlchemy: PostgreSQL, many hosts); no SQL leaves the
+    ``service.registry`` package. A database that cannot be reached raises
+    ``RegistryUnavailableError``.
     """
 
     @property
     def url(self) -> str: ...
+    @property
+    def dialect(self) -> str: ...  # "sqlite" or "postgresql"
 
     # versions and the active pointer
     def add_version(self, version: str, created_at: str, summary: dict[str, Any]) -> None: ...

@@ -1,8 +1,9 @@
 """The registry's tables, one SQLAlchemy Core definition for SQLite and PostgreSQL.
 
 The Alembic migrations in ``migrations/versions`` build exactly these tables
-(a test compares the two); code reads and writes them only through this module's
-``Table`` objects, so the SQL is written once for both databases.
+(a test compares the two). ``SQLRegistry`` reads and writes them through these
+``Table`` objects, one SQL for both databases; ``SQLiteRegistry`` (``lite.py``)
+spells its SQL out for SQLite alone, and the contract tests hold the two alike.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from sqlalchemy import (
     Text,
     text,
 )
+
+from .rows import ACTIVE_CHANNEL, HEAD_REVISION
+
+__all__ = ["ACTIVE_CHANNEL", "HEAD_REVISION", "active_pointer", "jobs", "metadata", "versions"]
 
 metadata = MetaData()
 
@@ -71,10 +76,3 @@ jobs = Table(
     Index("jobs_status", "status", "seq"),
     sqlite_autoincrement=True,
 )
-
-# The newest migration in migrations/versions (a test holds the two equal); a database
-# recorded at this revision is opened without importing Alembic.
-HEAD_REVISION = "0002"
-
-# The channel an activation notifies; its payload is the new generation number.
-ACTIVE_CHANNEL = "backprop_active_version"

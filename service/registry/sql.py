@@ -1,4 +1,8 @@
-"""The registry on SQLAlchemy Core: one implementation for SQLite and PostgreSQL.
+"""The registry on SQLAlchemy Core: PostgreSQL, and SQLite where the stdlib one does not serve.
+
+``open_registry`` hands a plain SQLite file to ``SQLiteRegistry`` (``lite.py``),
+which needs no SQLAlchemy; this module serves PostgreSQL, the SQLite URLs that
+one does not take (in memory, or with query options) and Alembic's engines.
 
 Every method is one short transaction. Writes on SQLite take the write lock at
 ``BEGIN IMMEDIATE`` so concurrent writers queue up (WAL mode, several worker
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -23,13 +28,17 @@ from sqlalchemy import (
     Float,
     and_,
     cast,
+    create_engine,
     event,
     func,
+    inspect,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .records import (
@@ -37,77 +46,33 @@ from .records import (
     JOB_FINISHED,
     ActivePointer,
     ExpiredLease,
-    JobFinishedError,
     JobRecord,
     LeaseLostError,
     QueueFullError,
     RegistryUnavailableError,
     VersionRecord,
 )
-from .schema import ACTIVE_CHANNEL, active_pointer, jobs, versions
+from .rows import (
+    ACTIVE_CHANNEL,
+    EXPIRY_COLUMNS,
+    HEAD_REVISION,
+    JOB_COLUMNS,
+    VERSION_COLUMNS,
+    cancel_values,
+    dumps,
+    job_record,
+    lease_expiry,
+    pid_of,
+    utc_now,
+    version_record,
+)
+from .schema import active_pointer, jobs, versions
 
 # pg_advisory_xact_lock's key for claiming jobs ("claim" in ASCII)
 CLAIM_LOCK_KEY = 0x636C61696D
 
-_JOB_COLUMNS = (
-    jobs.c.job_id,
-    jobs.c.status,
-    jobs.c.config,
-    jobs.c.created_at,
-    jobs.c.started_at,
-    jobs.c.finished_at,
-    jobs.c.progress,
-    jobs.c.history,
-    jobs.c.result,
-    jobs.c.error,
-    jobs.c.cancel_requested,
-    jobs.c.owner,
-    jobs.c.attempt,
-    jobs.c.heartbeat_at,
-    jobs.c.lease_expires_at,
-)
-_VERSION_COLUMNS = (
-    versions.c.version,
-    versions.c.created_at,
-    versions.c.summary,
-    versions.c.status,
-    versions.c.reason,
-    versions.c.job_id,
-)
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
-
-
-def _loads(text_: str | None) -> Any:
-    return None if text_ is None else json.loads(text_)
-
-
-def _job(row: Any) -> JobRecord:
-    return JobRecord(
-        job_id=row.job_id,
-        status=row.status,
-        config=json.loads(row.config),
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        progress=_loads(row.progress),
-        history=json.loads(row.history),
-        result=_loads(row.result),
-        error=row.error,
-        cancel_requested=bool(row.cancel_requested),
-        owner=row.owner,
-        attempt=int(row.attempt),
-        heartbeat_at=row.heartbeat_at,
-        lease_expires_at=row.lease_expires_at,
-    )
-
-
-def _version(row: Any) -> VersionRecord:
-    return VersionRecord(
-        row.version, row.created_at, json.loads(row.summary), row.status, row.reason, row.job_id
-    )
+_JOB_COLUMNS = tuple(jobs.c[name] for name in JOB_COLUMNS)
+_VERSION_COLUMNS = tuple(versions.c[name] for name in VERSION_COLUMNS)
 
 
 def prepare_sqlite(engine: Engine) -> None:
@@ -196,13 +161,13 @@ class SQLRegistry:
             versions.c.created_at.desc(), versions.c.version.desc()
         )
         with self._read() as db:
-            return [_version(r) for r in db.execute(query)]
+            return [version_record(r) for r in db.execute(query)]
 
     def version(self, version: str) -> VersionRecord | None:
         query = select(*_VERSION_COLUMNS).where(versions.c.version == version)
         with self._read() as db:
             row = db.execute(query).first()
-        return None if row is None else _version(row)
+        return None if row is None else version_record(row)
 
     def mark_invalid(self, version: str, reason: str) -> None:
         with self._write() as db:
@@ -236,7 +201,7 @@ class SQLRegistry:
     def set_active(self, version: str, now: str = "") -> int:
         """Point at ``version``; answer the new generation number."""
         with self._write() as db:
-            return self._activate(db, version, now or _utc_now())
+            return self._activate(db, version, now or utc_now())
 
     # -- jobs: queue ----------------------------------------------------------
 
@@ -311,14 +276,14 @@ class SQLRegistry:
                     status="running",
                     started_at=now,
                     owner=owner,
-                    owner_pid=_pid_of(owner),
+                    owner_pid=pid_of(owner),
                     attempt=jobs.c.attempt + 1,
                     heartbeat_at=clock,
                     lease_expires_at=clock + lease_seconds,
                 )
                 .returning(*_JOB_COLUMNS)
             ).one()
-        return _job(row)
+        return job_record(row)
 
     def _fence(self, job_id: str, attempt: int | None) -> ColumnElement[bool]:
         condition = and_(jobs.c.job_id == job_id, jobs.c.status == "running")
@@ -382,7 +347,7 @@ class SQLRegistry:
                 .values(
                     status=status,
                     finished_at=now,
-                    result=_dumps(result),
+                    result=dumps(result),
                     error=error,
                     data=None,
                     lease_expires_at=None,
@@ -451,7 +416,7 @@ class SQLRegistry:
         """
         with self._write() as db:
             rows = db.execute(
-                select(jobs.c.job_id, jobs.c.attempt, jobs.c.owner, jobs.c.cancel_requested)
+                select(*(jobs.c[name] for name in EXPIRY_COLUMNS))
                 .where(
                     jobs.c.status == "running",
                     jobs.c.lease_expires_at.is_not(None),
@@ -460,24 +425,10 @@ class SQLRegistry:
                 .with_for_update(skip_locked=True)
             ).all()
             expired = []
-            for job_id, attempt, owner, cancel in rows:
-                why = f"the trainer {owner} stopped renewing its lease (attempt {attempt})"
-                values: dict[str, Any]
-                if cancel:
-                    outcome, values = "cancelled", {"error": f"cancelled on request; {why}"}
-                elif attempt >= max_attempts:
-                    outcome = "failed"
-                    values = {"error": f"{why}; no attempt left of {max_attempts}"}
-                else:
-                    outcome, values = "queued", {"error": f"{why}; queued again"}
-                if outcome == "queued":
-                    values |= {"status": "queued", "owner": None, "owner_pid": None}
-                    values |= {"progress": None, "history": "[]", "started_at": None}
-                else:
-                    values |= {"status": outcome, "finished_at": now, "data": None}
-                values["lease_expires_at"] = None
-                db.execute(update(jobs).where(jobs.c.job_id == job_id).values(**values))
-                expired.append(ExpiredLease(job_id, int(attempt), owner, outcome))
+            for row in rows:
+                lease, values = lease_expiry(row, now, max_attempts)
+                db.execute(update(jobs).where(jobs.c.job_id == lease.job_id).values(**values))
+                expired.append(lease)
         return expired
 
     def release_lease(self, job_id: str, attempt: int) -> bool:
@@ -509,12 +460,12 @@ class SQLRegistry:
     def job(self, job_id: str) -> JobRecord | None:
         with self._read() as db:
             row = db.execute(select(*_JOB_COLUMNS).where(jobs.c.job_id == job_id)).first()
-        return None if row is None else _job(row)
+        return None if row is None else job_record(row)
 
     def jobs(self, limit: int) -> list[JobRecord]:
         query = select(*_JOB_COLUMNS).order_by(jobs.c.seq.desc()).limit(limit)
         with self._read() as db:
-            return [_job(r) for r in db.execute(query)]
+            return [job_record(r) for r in db.execute(query)]
 
     def job_data(self, job_id: str) -> bytes | None:
         with self._read() as db:
@@ -526,27 +477,14 @@ class SQLRegistry:
             status = db.execute(
                 select(jobs.c.status).where(jobs.c.job_id == job_id).with_for_update()
             ).scalar_one_or_none()
-            if status is None:
-                raise KeyError(job_id)
-            if status in JOB_FINISHED:
-                raise JobFinishedError(f"job {job_id} has already {status}")
-            values: dict[str, Any] = (
-                {
-                    "status": "cancelled",
-                    "finished_at": now,
-                    "data": None,
-                    "error": "cancelled before it started",
-                }
-                if status == "queued"
-                else {"cancel_requested": 1}
-            )
+            values = cancel_values(job_id, status, now)
             row = db.execute(
                 update(jobs)
                 .where(jobs.c.job_id == job_id)
                 .values(**values)
                 .returning(*_JOB_COLUMNS)
             ).one()
-        return _job(row)
+        return job_record(row)
 
     def job_counts(self) -> dict[str, int]:
         """How many jobs are in each status."""
@@ -555,15 +493,57 @@ class SQLRegistry:
             return {status: int(n) for status, n in db.execute(query)}
 
 
-def _pid_of(owner: str) -> int | None:
-    parts = owner.split(":")
-    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+def engine_for(url: str) -> Engine:
+    """A SQLAlchemy engine for a registry URL (``postgresql://`` uses psycopg 3)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed.set(drivername="sqlite+pysqlite"),
+            connect_args={"timeout": 10.0, "check_same_thread": False},
+        )
+        prepare_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        return create_engine(
+            parsed.set(drivername="postgresql+psycopg"),
+            pool_pre_ping=True,
+            pool_size=4,
+            max_overflow=4,
+            pool_timeout=5,
+            connect_args={"connect_timeout": 5, "application_name": "backprop-serve"},
+        )
+    raise ValueError(
+        f"BACKPROP_REGISTRY_URL must be a sqlite:/// or postgresql:// URL, not {backend}://"
+    )
 
 
-def _utc_now() -> str:
-    from datetime import UTC, datetime
+def open_sql_registry(url: str) -> SQLRegistry:
+    """``SQLRegistry`` at ``url``: SQLite is migrated as needed, PostgreSQL only checked."""
+    engine = engine_for(url)
+    try:
+        if _stored_revision(engine) != HEAD_REVISION:
+            from . import migrate  # Alembic is imported only when there is work or a refusal
 
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            if engine.dialect.name == "sqlite":
+                migrate.upgrade(engine)
+            else:
+                migrate.check(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return SQLRegistry(engine)
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The schema revision recorded in the database, read without Alembic (a quick path)."""
+    with engine.connect() as connection:
+        if "alembic_version" not in inspect(connection).get_table_names():
+            return None
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if found is None else str(found[0])
 
 
 def _unreachable_errors() -> tuple[type[BaseException], ...]:

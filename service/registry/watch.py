@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 
+from .protocol import Registry
 from .records import ActivePointer, RegistryUnavailableError
-from .schema import ACTIVE_CHANNEL
-from .sql import SQLRegistry
+from .rows import ACTIVE_CHANNEL
 
 log = logging.getLogger("backprop.registry")
 
@@ -26,7 +26,7 @@ LISTENER_NAME = "backprop-listener"
 class PointerWatcher:
     """The latest active pointer this process has seen, kept fresh by two threads."""
 
-    def __init__(self, registry: SQLRegistry, poll_seconds: float, listen: bool = True) -> None:
+    def __init__(self, registry: Registry, poll_seconds: float, listen: bool = True) -> None:
         self.registry = registry
         self.poll_seconds = poll_seconds
         self.latest: ActivePointer | None = None
@@ -81,6 +81,9 @@ class PointerWatcher:
     def _listen(self) -> None:
         import psycopg
 
+        from .sql import SQLRegistry  # only a PostgreSQL registry listens: SQLAlchemy's
+
+        assert isinstance(self.registry, SQLRegistry)
         url = self.registry.engine.url.set(drivername="postgresql")
         conninfo = url.render_as_string(hide_password=False)
         while not self._stop.is_set():

@@ -1,4 +1,5 @@
-"""The Registry protocol's contract, run against SQLite and a real PostgreSQL alike."""
+"""The Registry protocol's contract, run against SQLite (the stdlib registry) and a real
+PostgreSQL (SQLAlchemy's) alike."""
 
 from __future__ import annotations
 
@@ -14,21 +15,26 @@ from service.registry import (
     LeaseLostError,
     PointerWatcher,
     QueueFullError,
-    SQLRegistry,
+    Registry,
+    SQLiteRegistry,
     engine_for,
     migrate,
     open_registry,
 )
+from service.registry.sql import open_sql_registry
 
 from .postgres import Postgres
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "sqlite-sqlalchemy", "postgresql"])
 def registry(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_server: Postgres
-) -> Iterator[SQLRegistry]:
+) -> Iterator[Registry]:
     if request.param == "sqlite":
         opened = open_registry(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
+        assert isinstance(opened, SQLiteRegistry)
+    elif request.param == "sqlite-sqlalchemy":  # the SQLite path before the stdlib registry
+        opened = open_sql_registry(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
     else:
         url = postgres_server.create_database(f"contract_{tmp_path.name}".lower()[:60])
         migrate.upgrade(engine_for(url))
@@ -37,7 +43,7 @@ def registry(
     opened.close()
 
 
-def _complete(registry: SQLRegistry, job_id: str, attempt: int, version: str) -> None:
+def _complete(registry: Registry, job_id: str, attempt: int, version: str) -> None:
     registry.complete_job(
         job_id,
         attempt,
@@ -52,7 +58,7 @@ def _complete(registry: SQLRegistry, job_id: str, attempt: int, version: str) ->
     )
 
 
-def test_versions_and_the_active_pointer_with_its_generation(registry: SQLRegistry) -> None:
+def test_versions_and_the_active_pointer_with_its_generation(registry: Registry) -> None:
     assert registry.versions() == [] and registry.active_version() is None
     assert registry.active_pointer().generation == 0
     registry.add_version("v1", "2026-01-01T00:00:00Z", {"a": 1})
@@ -71,7 +77,7 @@ def test_versions_and_the_active_pointer_with_its_generation(registry: SQLRegist
     assert invalid is not None and (invalid.status, invalid.reason) == ("invalid", "bad weights")
 
 
-def test_queue_limit_claim_order_and_cancel(registry: SQLRegistry) -> None:
+def test_queue_limit_claim_order_and_cancel(registry: Registry) -> None:
     registry.create_job("a", {"k": 1}, None, "t0", max_queued=2)
     registry.create_job("b", {"k": 2}, b"data", "t1", max_queued=2)
     with pytest.raises(QueueFullError):
@@ -96,13 +102,13 @@ def test_queue_limit_claim_order_and_cancel(registry: SQLRegistry) -> None:
     assert registry.job_counts() == {"running": 1, "cancelled": 1}
 
 
-def test_enqueue_if_empty_only_once(registry: SQLRegistry) -> None:
+def test_enqueue_if_empty_only_once(registry: Registry) -> None:
     assert registry.enqueue_if_empty("first", {}, "t0")
     assert not registry.enqueue_if_empty("second", {}, "t1")
 
 
 def test_an_expired_lease_requeues_then_fails_after_the_last_attempt(
-    registry: SQLRegistry,
+    registry: Registry,
 ) -> None:
     registry.create_job("j", {}, None, "t0", max_queued=5)
     for attempt in (1, 2):
@@ -117,7 +123,7 @@ def test_an_expired_lease_requeues_then_fails_after_the_last_attempt(
     assert final is not None and final.status == "failed" and "lease" in (final.error or "")
 
 
-def test_a_renewed_lease_does_not_expire(registry: SQLRegistry) -> None:
+def test_a_renewed_lease_does_not_expire(registry: Registry) -> None:
     registry.create_job("j", {}, None, "t0", max_queued=5)
     job = registry.claim_job("h:1:0", "t", lease_seconds=2.0)
     assert job is not None
@@ -127,7 +133,7 @@ def test_a_renewed_lease_does_not_expire(registry: SQLRegistry) -> None:
         assert registry.expire_leases("t", max_attempts=1) == []
 
 
-def test_a_late_duplicate_cannot_register_a_second_version(registry: SQLRegistry) -> None:
+def test_a_late_duplicate_cannot_register_a_second_version(registry: Registry) -> None:
     registry.create_job("j", {}, None, "t0", max_queued=5)
     registry.claim_job("slow:1:0", "t", lease_seconds=0.05)
     time.sleep(0.3)
@@ -147,7 +153,19 @@ def test_a_late_duplicate_cannot_register_a_second_version(registry: SQLRegistry
     assert registry.active_version() == "v-fast"
 
 
-def test_a_released_lease_is_retried_at_once(registry: SQLRegistry) -> None:
+def test_a_refused_completion_changes_nothing(registry: Registry) -> None:
+    registry.add_version("v-taken", "2026-01-01T00:00:00Z", {})
+    registry.create_job("j", {}, None, "t0", max_queued=5)
+    registry.claim_job("h:1:0", "t", lease_seconds=30)
+    with pytest.raises(LeaseLostError):
+        _complete(registry, "j", 1, "v-taken")  # the version's name is taken: rolled back
+    job = registry.job("j")
+    assert job is not None and job.status == "running" and job.result is None
+    assert registry.active_pointer().generation == 0
+    assert registry.version("v-taken").job_id is None  # type: ignore[union-attr]
+
+
+def test_a_released_lease_is_retried_at_once(registry: Registry) -> None:
     registry.create_job("j", {}, None, "t0", max_queued=5)
     registry.claim_job("h:1:0", "t", lease_seconds=30)
     assert registry.release_lease("j", 1)
@@ -155,7 +173,7 @@ def test_a_released_lease_is_retried_at_once(registry: SQLRegistry) -> None:
     assert expired.outcome == "queued"
 
 
-def test_concurrent_claims_never_run_more_than_the_limit(registry: SQLRegistry) -> None:
+def test_concurrent_claims_never_run_more_than_the_limit(registry: Registry) -> None:
     for i in range(6):
         registry.create_job(f"j{i}", {}, None, "t", max_queued=10)
     claimed: list[str] = []
@@ -176,7 +194,7 @@ def test_concurrent_claims_never_run_more_than_the_limit(registry: SQLRegistry) 
     assert len(claimed) == 2 and len(set(claimed)) == 2
 
 
-def test_the_watcher_sees_every_activation(registry: SQLRegistry) -> None:
+def test_the_watcher_sees_every_activation(registry: Registry) -> None:
     watcher = PointerWatcher(registry, poll_seconds=0.2)
     try:
         registry.add_version("v1", "t", {})
