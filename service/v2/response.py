@@ -8,6 +8,7 @@ as the binary tensor data extension defines them.
 from __future__ import annotations
 
 import functools
+import secrets
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -50,18 +51,21 @@ def encode_row_response(
     classes: tuple[str, ...],
     outputs: tuple[RequestedOutput, ...],
 ) -> tuple[bytes, int | None]:
-    """``encode_response`` of one row given as floats: the same bytes, without NumPy.
+    """``encode_response`` of one row given as floats: the same bytes, with less work.
 
-    Unless the probabilities are asked for as JSON, the JSON header depends only on the
-    label and the request's names, so it is written once and reused.
+    The JSON header depends only on the label and the request's names but for JSON
+    probabilities, so it is written once per label and the probabilities spliced in.
     """
     best = proba.index(max(proba))  # the first of equal maxima, as argmax
-    if any(o.name == "probabilities" and not o.binary for o in outputs):
-        return _assemble(
-            model_name, model_version, request_id, _row_tensors(proba, best, classes, outputs)
-        )
     build = _row_header if request_id is None else _build_row_header  # ids: one per call
-    header = build(model_name, model_version, request_id, len(proba), best, classes, outputs)
+    parts = build(model_name, model_version, request_id, len(proba), best, classes, outputs)
+    if parts is None:
+        tensors = _row_tensors(proba, best, classes, outputs)
+        return _assemble(model_name, model_version, request_id, tensors)
+    header, tail = parts
+    if tail is not None:  # the probabilities as JSON, in their shortest FP32 form
+        values = orjson.dumps(np.array(proba, dtype=np.float32), option=_NUMPY)
+        header = b"".join((header, values, tail))
     blobs = [
         _row_fp32(len(proba)).pack(*proba)
         if o.name == "probabilities"
@@ -74,6 +78,11 @@ def encode_row_response(
     return b"".join((header, *blobs)), len(header)
 
 
+# Stands for JSON probabilities in a reused header; no request can spell it.
+_GAP = f"probabilities-{secrets.token_hex(16)}"
+_QUOTED_GAP = orjson.dumps(_GAP)
+
+
 def _build_row_header(
     model_name: str,
     model_version: str,
@@ -82,11 +91,19 @@ def _build_row_header(
     best: int,
     classes: tuple[str, ...],
     outputs: tuple[RequestedOutput, ...],
-) -> bytes:
-    """The JSON header of a one-row answer whose probabilities are binary or not asked for."""
-    tensors = _row_tensors([0.0] * width, best, classes, outputs)
+) -> tuple[bytes, bytes | None] | None:
+    """A one-row answer's JSON header, cut where JSON probabilities go (tail None: they
+    are binary or not asked for); None if it cannot be cut in one place."""
+    tensors = [
+        (tensor, _GAP if tensor["name"] == "probabilities" and not binary else values, binary)
+        for tensor, values, binary in _row_tensors([0.0] * width, best, classes, outputs)
+    ]
     body, json_length = _assemble(model_name, model_version, request_id, tensors)
-    return body if json_length is None else body[:json_length]
+    header = body if json_length is None else body[:json_length]
+    pieces = header.split(_QUOTED_GAP)
+    if len(pieces) > 2:
+        return None
+    return pieces[0], pieces[1] if len(pieces) == 2 else None
 
 
 _row_header = functools.lru_cache(maxsize=256)(_build_row_header)

@@ -13,7 +13,6 @@ import functools
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
 
@@ -32,9 +31,9 @@ _NUMBER_TYPES = frozenset(_NUMBER)
 _FP32_MAX = float(np.finfo(np.float32).max)
 
 
-@dataclass(frozen=True)
-class RequestedOutput:
-    """One output to answer, as JSON data or as binary bytes after the JSON."""
+class RequestedOutput(NamedTuple):
+    """One output to answer, as JSON data or as binary bytes after the JSON (hashed in C:
+    it keys the caches of answer headers)."""
 
     name: str
     binary: bool
@@ -253,9 +252,11 @@ def _with_values(plan: _Header, data: Any, may_hold_bools: bool = True) -> _Head
     # Finite by construction: orjson refuses NaN and Infinity, _from_json the
     # numbers too large for FP32.
     values = _from_json(data, plan.n, plan.f, plan.dtype, may_hold_bools)
+    request_id, outputs, _, _, n, f, dtype, datatype = plan  # built anew: _replace is slow
     if isinstance(values, tuple):
-        return plan._replace(row=values)
-    return plan._replace(X=values if values.ndim == 2 else values.reshape(plan.n, plan.f))
+        return _Header(request_id, outputs, None, values, n, f, dtype, datatype)
+    X = values if values.ndim == 2 else values.reshape(n, f)
+    return _Header(request_id, outputs, X, None, n, f, dtype, datatype)
 
 
 def _refuse_non_finite(bad: np.ndarray, datatype: str) -> None:
