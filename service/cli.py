@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -183,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     _check_registry(settings)
     if settings.api_token is None:  # one token for every worker, logged once
+        import secrets
+
         token = secrets.token_urlsafe(32)
         os.environ["BACKPROP_API_TOKEN"] = token
         log.warning("BACKPROP_API_TOKEN is not set; the token for this run is %s", token)
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
             # every client the server's name.
             proxy_headers=False,
             server_header=False,
+            ws="none",  # no WebSocket route: not even uvicorn's WebSocket protocol imported
         )
     finally:
         if made:

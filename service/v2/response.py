@@ -8,7 +8,7 @@ as the binary tensor data extension defines them.
 from __future__ import annotations
 
 import functools
-import secrets
+import os
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -79,7 +79,7 @@ def encode_row_response(
 
 
 # Stands for JSON probabilities in a reused header; no request can spell it.
-_GAP = f"probabilities-{secrets.token_hex(16)}"
+_GAP = f"probabilities-{os.urandom(16).hex()}"
 _QUOTED_GAP = orjson.dumps(_GAP)
 
 
