@@ -173,8 +173,8 @@ def _json_header(header: bytes, features: tuple[str, ...], max_rows: int) -> _He
             return _with_values(plan, data, may_hold_bools=False)
     checked = _check_header(header, 0, features, max_rows)
     if _is_the_input_data(template):
-        if len(_TEMPLATES) >= _MAX_TEMPLATES:
-            del _TEMPLATES[next(iter(_TEMPLATES))]  # the oldest
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:  # (requests are parsed on the event loop)
+            _TEMPLATES.pop(next(iter(_TEMPLATES)), None)  # the oldest
         _TEMPLATES[key] = checked._replace(X=None, row=None)
     return checked
 

@@ -458,3 +458,17 @@ def test_a_json_template_is_kept_only_for_the_input_data_itself() -> None:
     )
     assert tensors.parse_request(with_id, None, model, 10).id == "r-1"
     assert not tensors._TEMPLATES
+
+
+def test_the_json_templates_kept_are_bounded() -> None:
+    from types import SimpleNamespace
+
+    from service.v2 import tensors
+
+    model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
+    tensors._TEMPLATES.clear()
+    for i in range(tensors._MAX_TEMPLATES + 10):
+        tensor = f'{{"name":"features","shape":[1,2],"datatype":"FP32","data":[{i},1],'
+        raw = f'{{"inputs":[{tensor}"parameters":{{"tag":{i}}}}}]}}'.encode()
+        assert tensors.parse_request(raw, None, model, 10).row == (float(i), 1.0)
+    assert len(tensors._TEMPLATES) == tensors._MAX_TEMPLATES
