@@ -24,12 +24,10 @@ from model.serialize import ModelFormatError, load_model, save_model
 from .artifacts import ArtifactStore, ArtifactUnavailable, FolderArtifacts, open_artifacts
 from .artifacts.base import VERSION_PATTERN, is_valid_version
 from .crashpoint import pause_mid_write
-from .registry import SQLiteRegistry, VersionRecord
+from .registry import REGISTRY_FILE, SQLiteRegistry, VersionRecord
 from .settings import Settings
 
 log = logging.getLogger("backprop.store")
-
-REGISTRY_FILE = "registry.sqlite3"
 
 __all__ = [
     "REGISTRY_FILE",
