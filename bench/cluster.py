@@ -38,6 +38,7 @@ from tests.cluster.postgres import start_postgres  # noqa: E402
 from tests.cluster.propagation import propagation_delays  # noqa: E402
 from tests.cluster.replicas import Cluster, make_cluster, serving  # noqa: E402
 from tests.cluster.s3 import S3Server  # noqa: E402
+from tests.service.server import free_port  # noqa: E402
 
 HEADING = "Cluster: an activation reaching 3 replicas (NOTIFY, and the poll alone)"
 POLL_SECONDS = 1.0
@@ -46,7 +47,12 @@ POLL_SECONDS = 1.0
 class BenchCluster(Cluster):
     @property
     def env(self) -> dict[str, str]:
-        return super().env | {"BACKPROP_RELOAD_INTERVAL": str(POLL_SECONDS)}
+        # gRPC on, as shipped (the test helper turns it off): a free port per replica
+        grpc = str(free_port())
+        return super().env | {
+            "BACKPROP_RELOAD_INTERVAL": str(POLL_SECONDS),
+            "BACKPROP_GRPC_PORT": grpc,
+        }
 
 
 def percentile(values: list[float], q: float) -> float:

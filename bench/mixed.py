@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import write_section  # noqa: E402
 
 from tests.service import mixedload  # noqa: E402
-from tests.service.server import start_server  # noqa: E402
+from tests.service.server import free_port, start_server  # noqa: E402
 
 HEADING = "Mixed load (issue 10)"
 
@@ -69,9 +69,9 @@ def main() -> None:
     seconds = 4.0 if args.smoke else args.seconds
     work = Path(tempfile.mkdtemp(prefix="bench-mixed-"))
     try:
-        server = start_server(
-            work / "models", work, workers=2, env={"BACKPROP_TRAIN_QUEUE_SIZE": "4"}
-        )
+        # gRPC on, as shipped (the test helper turns it off), on a free port
+        env = {"BACKPROP_TRAIN_QUEUE_SIZE": "4", "BACKPROP_GRPC_PORT": str(free_port())}
+        server = start_server(work / "models", work, workers=2, env=env)
         try:
             server.wait_ready(120)
             tally = mixedload.run(server.url, server.token, seconds, clients=args.clients)
