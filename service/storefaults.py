@@ -62,8 +62,8 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
 
 def install_registry_error_handler(app: FastAPI) -> None:
     """Answer registry failures as 503 with the reason."""
-    settings: Settings | None = getattr(app.state, "settings", None)
-    for kind in registry_errors(settings.registry_url if settings is not None else None):
+    settings: Settings = app.state.settings
+    for kind in registry_errors(settings.registry_url):
         app.add_exception_handler(kind, _handle)
 
 
