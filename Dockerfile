@@ -32,11 +32,15 @@ RUN python -m pip wheel --no-deps --wheel-dir wheels . \
         --find-links wheels wheels/backprop_serve-*.whl \
  && python -m pip --python /opt/venv/bin/python check
 
-# botocore ships the API models of every AWS service (about 25 MB); the store speaks
-# S3 only, and the credential chain may ask STS or SSO (e.g. a Kubernetes web identity).
-# Keep those four and drop the rest, so the runtime stays small (tests/docker checks it).
-RUN /opt/venv/bin/python -c "import pathlib, shutil, botocore; data = pathlib.Path(botocore.__file__).parent / 'data'; keep = {'s3', 'sts', 'sso', 'sso-oidc'}; [shutil.rmtree(p) for p in data.iterdir() if p.is_dir() and p.name not in keep]"
-
+# Slimming the runtime, in one layer:
+# - botocore ships the API models of every AWS service (about 25 MB); the store speaks
+#   S3 only, and the credential chain may ask STS or SSO (e.g. a Kubernetes web
+#   identity). Keep those four and drop the rest.
+# - The runtime never imports NumPy's own test suites (about 16 MB) or the C++ sources
+#   and headers pysimdjson ships beside its compiled module (about 8 MB).
+# tests/docker checks the size and that what is left still works.
+RUN /opt/venv/bin/python -c "import pathlib, shutil, botocore; data = pathlib.Path(botocore.__file__).parent / 'data'; keep = {'s3', 'sts', 'sso', 'sso-oidc'}; [shutil.rmtree(p) for p in data.iterdir() if p.is_dir() and p.name not in keep]" \
+ && /opt/venv/bin/python -c "import pathlib, shutil, numpy, simdjson; tests = [p for p in pathlib.Path(numpy.__file__).parent.rglob('tests') if p.is_dir()]; [shutil.rmtree(p) for p in tests]; [p.unlink() for p in pathlib.Path(simdjson.__file__).parent.iterdir() if p.suffix in {'.cpp', '.h', '.pyx', '.pxd'}]"
 
 FROM python:3.11-slim AS runtime
 

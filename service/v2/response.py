@@ -169,12 +169,17 @@ def _probabilities(proba: np.ndarray, binary: bool) -> tuple[dict[str, Any], Any
 def _labels(
     proba: np.ndarray, classes: tuple[str, ...], binary: bool
 ) -> tuple[dict[str, Any], Any]:
-    best = proba.argmax(axis=1).tolist()  # from float64, as /predict: ties go to the first class
+    best = proba.argmax(axis=1)  # from float64, as /predict: ties go to the first class
     tensor = {"name": "label", "datatype": "BYTES", "shape": [len(best)]}
     if not binary:
-        return tensor, [classes[k] for k in best]
+        return tensor, _as_objects(classes).take(best).tolist()  # no Python loop
     prefixed = _length_prefixed(classes)
-    return tensor, b"".join([prefixed[k] for k in best])
+    return tensor, b"".join([prefixed[k] for k in best.tolist()])
+
+
+@functools.lru_cache(maxsize=64)
+def _as_objects(classes: tuple[str, ...]) -> np.ndarray:
+    return np.array(classes, dtype=object)
 
 
 @functools.lru_cache(maxsize=64)

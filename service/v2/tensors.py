@@ -22,6 +22,7 @@ import orjson
 from ..cache import LoadedModel
 from ..errors import BadRequest
 from ..inference import non_finite_message
+from .numbers import read_numbers
 
 INPUT_NAME = "features"
 OUTPUT_NAMES = ("probabilities", "label")
@@ -101,7 +102,7 @@ def parse_request(
         )
     split = len(body) if header_length is None else header_length
     header, binary = body[:split], body[split:]
-    if split > _CACHED_HEADER_BYTES or b'"id"' in header:  # an id: most likely one per call
+    if b'"id"' in header or (binary and split > _CACHED_HEADER_BYTES):  # an id: one per call
         checked = _check_header(header, len(binary), model.features, max_rows)
     elif binary:
         checked = _cached_header(header, len(binary), model.features, max_rows)
@@ -162,19 +163,21 @@ def _json_header(header: bytes, features: tuple[str, ...], max_rows: int) -> _He
     if values.translate(None, _NUMBER_BYTES):  # a nested list, a string, true, null...
         return _check_header(header, 0, features, max_rows)
     template = header[:start] + header[end:]
+    if len(template) > _CACHED_HEADER_BYTES:
+        return _check_header(header, 0, features, max_rows)
     key = (template, features, max_rows)
     plan = _TEMPLATES.get(key)
     if plan is not None:
-        try:
-            data = orjson.loads(b"[" + values + b"]")
-        except orjson.JSONDecodeError:
-            plan = None  # the whole header's parse words the error
-        else:
+        data = read_numbers(values)
+        if data is not None:  # (else the whole header's parse words the error)
             return _with_values(plan, data, may_hold_bools=False)
     checked = _check_header(header, 0, features, max_rows)
     if _is_the_input_data(template):
-        if len(_TEMPLATES) >= _MAX_TEMPLATES:  # (requests are parsed on the event loop)
-            _TEMPLATES.pop(next(iter(_TEMPLATES)), None)  # the oldest
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            try:
+                _TEMPLATES.pop(next(iter(_TEMPLATES)), None)  # the oldest
+            except RuntimeError:  # another thread changed it meanwhile: evict next time
+                pass
         _TEMPLATES[key] = checked._replace(X=None, row=None)
     return checked
 
@@ -305,6 +308,8 @@ def _from_json(
 ) -> np.ndarray | tuple[float, ...]:
     """Flat or nested row-major JSON values as a flat float64 array, in ``dtype``'s precision
     (one FP32 row: as a tuple of floats)."""
+    if type(data) is np.ndarray:  # read by read_numbers: flat, float64, numbers only
+        return _from_numbers(data, n, f, dtype)
     if type(data) is not list:
         raise BadRequest(f'input {INPUT_NAME!r} needs "data" (a list) or binary_data_size')
     if data and type(data[0]) is list:
@@ -328,6 +333,19 @@ def _from_json(
     if n == 1 and dtype.itemsize == 4:  # one row: the same FP32 rounding, without NumPy
         return _fp32_row(data, f)
     X = np.fromiter(data, np.float64, len(data))  # JSON numbers are doubles: no overflow
+    return _from_numbers(X, n, f, dtype)
+
+
+def _from_numbers(
+    X: np.ndarray, n: int, f: int, dtype: np.dtype[Any]
+) -> np.ndarray | tuple[float, ...]:
+    """``_from_json`` of values already in a flat float64 array."""
+    if len(X) != n * f:
+        raise BadRequest(
+            f"input {INPUT_NAME!r} has shape [{n}, {f}] ({n * f} values) but data holds {len(X)}"
+        )
+    if n == 1 and dtype.itemsize == 4:
+        return _fp32_row(X.tolist(), f)
     if dtype.itemsize == 4:  # FP32: rounded as the client's binary tensor would be
         big = np.abs(X) > _FP32_MAX
         if big.any():

@@ -88,6 +88,24 @@ def test_pruned_botocore_still_speaks_s3_and_sts(image_build: Build) -> None:
     assert "'s3'" in done.stdout and "'ec2'" not in done.stdout, done.stdout
 
 
+def test_slimmed_runtime_still_computes_and_reads_json_tensors(image_build: Build) -> None:
+    """NumPy without its test suites and pysimdjson without its C++ sources still work."""
+    venv = image_build.stage_roots["build"] / "opt" / "venv"
+    site = next(venv.glob("lib/python*/site-packages"))
+    assert not list((site / "numpy").rglob("tests")), "NumPy's test suites are still there"
+    assert not list((site / "simdjson").glob("*.cpp")), "pysimdjson's sources are still there"
+    code = (
+        "import numpy as np; from service.v2.numbers import read_numbers; "
+        "x = read_numbers(b','.join([b'0.5'] * 400)); "
+        "print(type(x).__name__, float(np.linalg.norm(x)), float(np.exp(x).sum()))"
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[:2] == ["ndarray", "10.0"], done.stdout
+
+
 def test_image_rehearsal(image_build: Build, project_root: Path) -> None:
     """Ready within 30 s, HEALTHCHECK 0, /predict, SIGTERM -> 0 within 10 s, store intact."""
     report = rehearse(project_root / "Dockerfile", project_root, image_build)

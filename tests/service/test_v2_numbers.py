@@ -1,0 +1,89 @@
+"""``read_numbers``: simdjson's doubles are orjson's, and what it refuses falls back."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.v2.numbers import NATIVE_BYTES, read_numbers
+
+# JSON numbers as clients write them, and the near misses a number-only span can hold.
+_digits = st.text("0123456789", min_size=1, max_size=20)
+_number = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.floats(allow_nan=False, allow_infinity=False, width=32).map(lambda v: f"{v:.9g}"),
+    st.integers(-(2**70), 2**70).map(str),
+    st.builds(
+        lambda sign, whole, frac, exp: f"{sign}{whole}{frac}{exp}",
+        st.sampled_from(["", "-", "+"]),
+        _digits,
+        st.one_of(st.just(""), _digits.map(lambda d: "." + d), st.just(".")),
+        st.one_of(
+            st.just(""),
+            st.builds(
+                lambda e, s, d: f"{e}{s}{d}",
+                st.sampled_from("eE"),
+                st.sampled_from(["", "+", "-"]),
+                st.one_of(_digits, st.just("")),
+            ),
+        ),
+    ),
+)
+_separator = st.sampled_from([",", ", ", " ,", ",\n", ",,", " "])
+
+
+def _reference(values: bytes) -> np.ndarray | None:
+    """What the full check reads: orjson's values, as float64."""
+    try:
+        data = orjson.loads(b"[" + values + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    return np.fromiter(data, np.float64, len(data))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_number, _separator), min_size=1, max_size=300))
+def test_simdjson_reads_what_orjson_reads_or_leaves_it_to_orjson(
+    parts: list[tuple[str, str]],
+) -> None:
+    text = "".join(number + separator for number, separator in parts[:-1]) + parts[-1][0]
+    values = text.encode()
+    got = read_numbers(values)
+    want = _reference(values)
+    if got is None:  # refused: the caller's full check (orjson) then decides
+        return
+    assert want is not None, values  # never accepted where orjson refuses
+    got = np.asarray(got, dtype=np.float64)
+    assert got.tobytes() == want.tobytes(), values  # the same doubles, bit for bit (-0.0 too)
+
+
+def test_many_values_come_as_one_float64_array_and_few_as_a_list() -> None:
+    many = b",".join([b"0.1"] * (NATIVE_BYTES // 3 + 1))
+    assert isinstance(read_numbers(many), np.ndarray)
+    assert read_numbers(b"1,2.5") == [1, 2.5]
+    for bad in (b"1,,2", b"1,", b"-", b"1.", b"01", b"1e999", b"1 2"):
+        assert read_numbers(bad) is None
+        assert read_numbers(b",".join([b"1"] * NATIVE_BYTES) + b"," + bad) is None
+
+
+def test_threads_read_with_parsers_of_their_own() -> None:
+    """A simdjson parser's document lives until its next parse: one parser a thread."""
+    bodies = [b",".join([str(k + i).encode() for i in range(400)]) for k in range(4)]
+    failures: list[int] = []
+
+    def read(k: int) -> None:
+        for _ in range(200):
+            got = read_numbers(bodies[k])
+            if not isinstance(got, np.ndarray) or got[0] != k or got[-1] != k + 399:
+                failures.append(k)
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
