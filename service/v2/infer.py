@@ -21,10 +21,11 @@ from ..errors import (
     UnsupportedEncoding,
     v2_error_body,
 )
+from ..cache import LoadedModel
 from ..inference import probabilities
 from .metadata import served_model
 from .response import encode_response, encode_row_response
-from .tensors import parse_request
+from .tensors import parse_request, plain_row
 
 INFER_ROUTE = "/v2/models/{model_name}/infer"
 VERSIONED_INFER_ROUTE = "/v2/models/{model_name}/versions/{model_version}/infer"
@@ -58,8 +59,13 @@ async def infer_answer(
 ) -> tuple[int, Headers, bytes]:
     """Status, headers and body of a V2 inference call."""
     settings = state.settings
+    active = state.cache.active
+    if version is None and active is not None and name == settings.model_name:
+        if header_length is None and encoding is None and active.row is not None:
+            plain = _plain_row_answer(name, active, body, settings.max_batch_rows)
+            if plain is not None:
+                return plain
     try:
-        active = state.cache.active
         if version is None and active is not None and name == settings.model_name:
             model = active  # the common case, without a coroutine hop
         else:
@@ -84,6 +90,27 @@ async def infer_answer(
         headers = [_JSON, *((k.lower().encode(), v.encode()) for k, v in extra.items())]
         return exc.status_code, headers, orjson.dumps(v2_error_body(exc))
     metrics.count_predictions(model.version, request.rows)
+    if json_length is None:
+        return 200, [_JSON], answer
+    return 200, [_BINARY, (HEADER_LENGTH, str(json_length).encode())], answer
+
+
+def _plain_row_answer(
+    name: str, model: LoadedModel, body: bytes, max_rows: int
+) -> tuple[int, Headers, bytes] | None:
+    """The answer to a plain one-row JSON request (see ``plain_row``), else None."""
+    assert model.row is not None
+    plain = plain_row(body, model.features, max_rows)
+    if plain is None:
+        return None
+    row, outputs = plain
+    proba = model.row(row)
+    if proba is None:  # overflows: the general path words the 400
+        return None
+    answer, json_length = encode_row_response(
+        name, model.version, None, proba, model.classes, outputs
+    )
+    metrics.count_predictions(model.version, 1)
     if json_length is None:
         return 200, [_JSON], answer
     return 200, [_BINARY, (HEADER_LENGTH, str(json_length).encode())], answer

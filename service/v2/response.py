@@ -62,10 +62,12 @@ def encode_row_response(
     if parts is None:
         tensors = _row_tensors(proba, best, classes, outputs)
         return _assemble(model_name, model_version, request_id, tensors)
-    header, tail = parts
+    header, tail, binary = parts
     if tail is not None:  # the probabilities as JSON, in their shortest FP32 form
         values = orjson.dumps(np.array(proba, dtype=np.float32), option=_NUMPY)
         header = b"".join((header, values, tail))
+    if not binary:
+        return header, None
     blobs = [
         _row_fp32(len(proba)).pack(*proba)
         if o.name == "probabilities"
@@ -73,8 +75,6 @@ def encode_row_response(
         for o in outputs
         if o.binary
     ]
-    if not blobs:
-        return header, None
     return b"".join((header, *blobs)), len(header)
 
 
@@ -91,9 +91,10 @@ def _build_row_header(
     best: int,
     classes: tuple[str, ...],
     outputs: tuple[RequestedOutput, ...],
-) -> tuple[bytes, bytes | None] | None:
+) -> tuple[bytes, bytes | None, bool] | None:
     """A one-row answer's JSON header, cut where JSON probabilities go (tail None: they
-    are binary or not asked for); None if it cannot be cut in one place."""
+    are binary or not asked for), and whether binary data follows it; None if it cannot
+    be cut in one place."""
     tensors = [
         (tensor, _GAP if tensor["name"] == "probabilities" and not binary else values, binary)
         for tensor, values, binary in _row_tensors([0.0] * width, best, classes, outputs)
@@ -103,7 +104,7 @@ def _build_row_header(
     pieces = header.split(_QUOTED_GAP)
     if len(pieces) > 2:
         return None
-    return pieces[0], pieces[1] if len(pieces) == 2 else None
+    return pieces[0], pieces[1] if len(pieces) == 2 else None, json_length is not None
 
 
 _row_header = functools.lru_cache(maxsize=256)(_build_row_header)

@@ -477,3 +477,54 @@ def test_the_json_templates_kept_are_bounded() -> None:
         raw = f'{{"inputs":[{tensor}"parameters":{{"tag":{i}}}}}]}}'.encode()
         assert tensors.parse_request(raw, None, model, 10).row == (float(i), 1.0)
     assert len(tensors._TEMPLATES) == tensors._MAX_TEMPLATES
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "FP64"])
+def test_the_plain_one_row_path_reads_what_the_general_path_reads(datatype: str) -> None:
+    """``plain_row`` gives the general path's row and outputs, or None and leaves it to it."""
+    from types import SimpleNamespace
+
+    from service.errors import BadRequest
+    from service.v2 import tensors
+
+    model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
+    outputs = ',"outputs":[{"name":"label"},{"name":"probabilities","parameters":{"binary_data":true}}]'
+
+    def body(values: str, shape: str = "[1,2]", extra: str = "") -> bytes:
+        tensor = f'{{"name":"features","shape":{shape},"datatype":"{datatype}","data":[{values}]}}'
+        return f'{{"inputs":[{tensor}]{extra}}}'.encode()
+
+    def general(raw: bytes) -> Any:
+        try:
+            request = tensors.parse_request(raw, None, model, 10)
+        except BadRequest as exc:
+            return str(exc)
+        if request.row is None:  # several rows
+            return request.X.tolist(), request.outputs
+        return tuple(request.row), request.outputs
+
+    tensors._TEMPLATES.clear()
+    assert tensors.plain_row(body("1,2"), model.features, 10) is None  # no template yet
+    cases = [
+        ("5.1,3.5", "[1,2]", ""),
+        ("0.1, -0", "[1,2]", outputs),
+        ("-0.0,12345678901234567890", "[1,2]", ""),
+        ("1e38,1", "[1,2]", ""),
+        ("1e39,1", "[1,2]", ""),  # beyond FP32: a 400 there, None here
+        ("1", "[1,2]", ""),  # a value short
+        ("1,2,3", "[1,2]", ""),
+        ("1,,2", "[1,2]", ""),
+        ("1,2,3,4", "[2,2]", ""),  # two rows: the general path's
+    ]
+    for values, shape, extra in cases:
+        raw = body(values, shape, extra)
+        want = general(raw)  # (also keeps its template)
+        got = tensors.plain_row(raw, model.features, 10)
+        if got is not None:
+            assert got == want, raw
+        else:
+            assert isinstance(want, str) or shape != "[1,2]", raw
+    for values in ("5.1,3.5", "0.1, -0", "1e38,1"):
+        assert tensors.plain_row(body(values), model.features, 10) is not None, values
+    huge = body(",".join(["1" + "0" * 600] * 2))
+    assert tensors.plain_row(huge, model.features, 10) is None  # long: not plainly one row
