@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from .. import metrics
+from ..cache import LoadedModel
 from ..errors import (
     BadRequest,
     InvalidInput,
@@ -21,7 +22,6 @@ from ..errors import (
     UnsupportedEncoding,
     v2_error_body,
 )
-from ..cache import LoadedModel
 from ..inference import probabilities
 from .metadata import served_model
 from .response import encode_response, encode_row_response

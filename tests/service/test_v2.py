@@ -488,7 +488,9 @@ def test_the_plain_one_row_path_reads_what_the_general_path_reads(datatype: str)
     from service.v2 import tensors
 
     model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
-    outputs = ',"outputs":[{"name":"label"},{"name":"probabilities","parameters":{"binary_data":true}}]'
+    outputs = (
+        ',"outputs":[{"name":"label"},{"name":"probabilities","parameters":{"binary_data":true}}]'
+    )
 
     def body(values: str, shape: str = "[1,2]", extra: str = "") -> bytes:
         tensor = f'{{"name":"features","shape":{shape},"datatype":"{datatype}","data":[{values}]}}'
