@@ -430,12 +430,12 @@ def test_a_json_header_checked_through_its_template_answers_as_a_fresh_check(
         ",".join(["1"] * (n - 1) + ["true"]),  # not a number: never through the template
         ",".join(["1"] * (n - 1) + ['"1"']),
     ]
-    tensors._TEMPLATES.clear()
+    tensors.forget_checked_headers()
     fresh = {values: outcome(body(values)) for values in cases}
     assert not any(isinstance(fresh[v], str) for v in cases[:3] + cases[5:6])
     assert all(isinstance(fresh[v], str) for v in cases[3:5] + cases[7:])
     assert isinstance(fresh[cases[6]], str) == (datatype == "FP32")
-    tensors._TEMPLATES.clear()
+    tensors.forget_checked_headers()
     assert outcome(body(cases[0])) == fresh[cases[0]] and len(tensors._TEMPLATES) == 1
     for values in cases:  # now through the template
         assert outcome(body(values)) == fresh[values], values
@@ -447,7 +447,7 @@ def test_a_json_template_is_kept_only_for_the_input_data_itself() -> None:
     from service.v2 import tensors
 
     model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
-    tensors._TEMPLATES.clear()
+    tensors.forget_checked_headers()
     # the only '"data":[' is in an output the checks ignore; the input's data is spaced
     decoy = (
         b'{"inputs":[{"name":"features","shape":[1,2],"datatype":"FP64","data": [1, 2]}],'
@@ -471,7 +471,7 @@ def test_the_json_templates_kept_are_bounded() -> None:
     from service.v2 import tensors
 
     model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
-    tensors._TEMPLATES.clear()
+    tensors.forget_checked_headers()
     for i in range(tensors._MAX_TEMPLATES + 10):
         tensor = f'{{"name":"features","shape":[1,2],"datatype":"FP32","data":[{i},1],'
         raw = f'{{"inputs":[{tensor}"parameters":{{"tag":{i}}}}}]}}'.encode()
@@ -505,7 +505,7 @@ def test_the_plain_one_row_path_reads_what_the_general_path_reads(datatype: str)
             return request.X.tolist(), request.outputs
         return tuple(request.row), request.outputs
 
-    tensors._TEMPLATES.clear()
+    tensors.forget_checked_headers()
     assert tensors.plain_row(body("1,2"), model.features, 10) is None  # no template yet
     cases = [
         ("5.1,3.5", "[1,2]", ""),
@@ -526,7 +526,15 @@ def test_the_plain_one_row_path_reads_what_the_general_path_reads(datatype: str)
             assert got == want, raw
         else:
             assert isinstance(want, str) or shape != "[1,2]", raw
-    for values in ("5.1,3.5", "0.1, -0", "1e38,1"):
+    for values in ("5.1,3.5", "0.1, -0", "1e38,1"):  # through the last layout seen
         assert tensors.plain_row(body(values), model.features, 10) is not None, values
+    assert tensors._last_row_plan[0] is not None
+    for values in ("1,true", '1,"2"', "1],[2", "[1,2]"):  # the same layout around them
+        assert tensors.plain_row(body(values), model.features, 10) is None, values
+        assert isinstance(general(body(values)), str) == (values != "[1,2]"), values
+    other = body("5.1,3.5", extra=outputs)  # another layout: its own plan, then the last
+    assert tensors.plain_row(other, model.features, 10) == general(other)
+    assert tensors.plain_row(body("5.1,3.5"), model.features, 10) == general(body("5.1,3.5"))
+    assert tensors.plain_row(body("5.1,3.5"), ("a", "b", "c"), 10) is None  # other features
     huge = body(",".join(["1" + "0" * 600] * 2))
     assert tensors.plain_row(huge, model.features, 10) is None  # long: not plainly one row
