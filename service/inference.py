@@ -217,6 +217,18 @@ def predictions(model: LoadedModel, X: np.ndarray) -> list[dict[str, Any]]:
     ]
 
 
+def best_classes(proba: np.ndarray) -> np.ndarray:
+    """Each row's most probable column, the first of equal maxima (``argmax(axis=1)``).
+
+    Two columns, as the lecture's binary model has: one comparison of whole columns,
+    a few times faster than NumPy's per-row argmax over a short axis. Shapes: proba
+    (n, k) -> (n,).
+    """
+    if proba.ndim == 2 and proba.shape[1] == 2:
+        return np.greater(proba[:, 1], proba[:, 0]).view(np.uint8)
+    return proba.argmax(axis=1)
+
+
 def encode_answer(version: str, classes: tuple[str, ...], proba: np.ndarray) -> bytes:
     """The predict answer's JSON, byte for byte what ``orjson.dumps`` writes for
     ``{"model_version": version, "predictions": [{"label": ..., "probabilities":
@@ -230,7 +242,7 @@ def encode_answer(version: str, classes: tuple[str, ...], proba: np.ndarray) -> 
     values = orjson.dumps(proba.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
     stride = 2 * k + 1  # per row: label and first key, k values, k - 1 keys, the end
     parts: list[bytes] = [end] * (n * stride)
-    parts[0::stride] = list(map(prefix.__getitem__, proba.argmax(axis=1).tolist()))
+    parts[0::stride] = list(map(prefix.__getitem__, best_classes(proba).tolist()))
     for j in range(k):
         parts[1 + 2 * j :: stride] = values[j::k]
     for j in range(1, k):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..inference import best_classes
 from .tensors import RequestedOutput
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY  # FP32 values written in their shortest FP32 form
@@ -170,7 +171,7 @@ def _probabilities(proba: np.ndarray, binary: bool) -> tuple[dict[str, Any], Any
 def _labels(
     proba: np.ndarray, classes: tuple[str, ...], binary: bool
 ) -> tuple[dict[str, Any], Any]:
-    best = proba.argmax(axis=1)  # from float64, as /predict: ties go to the first class
+    best = best_classes(proba)  # from float64, as /predict: ties go to the first class
     tensor = {"name": "label", "datatype": "BYTES", "shape": [len(best)]}
     if not binary:
         return tensor, _as_objects(classes).take(best).tolist()  # no Python loop

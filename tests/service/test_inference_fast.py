@@ -68,3 +68,21 @@ def test_plain_rows_equal_the_row_by_row_array(rows: list[list[float]]) -> None:
 )
 def test_anything_not_plain_goes_to_the_row_checks(body: bytes) -> None:
     assert inference._plain_rows(body, orjson.loads(body)["instances"], 2) is None
+
+
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.lists(
+            st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0, 1e-300]), min_size=2, max_size=2),
+            min_size=n,
+            max_size=n,
+        )
+    )
+)
+def test_best_classes_is_argmax_with_ties_to_the_first(rows: list[list[float]]) -> None:
+    from service.inference import best_classes
+
+    proba = np.array(rows)
+    assert best_classes(proba).tolist() == proba.argmax(axis=1).tolist()
+    three = np.hstack([proba, proba[:, :1]])  # other widths: NumPy's own argmax
+    assert best_classes(three).tolist() == three.argmax(axis=1).tolist()
