@@ -17,6 +17,7 @@ import orjson
 
 from ..cache import LoadedModel
 from ..errors import BadRequest
+from ..inference import best_classes
 from ..v2.response import _length_prefixed
 from ..v2.tensors import INPUT_DATATYPES, InferRequest, parse_request
 from . import grpc_predict_v2_pb2 as pb
@@ -149,7 +150,7 @@ def infer_response(
         else:
             tensor.datatype = "BYTES"
             tensor.shape.append(n)
-            best = proba.argmax(axis=1).tolist()  # as REST: ties go to the first class
+            best = best_classes(proba).tolist()  # as REST: ties go to the first class
             if raw:
                 prefixed = _length_prefixed(classes)
                 response.raw_output_contents.append(b"".join([prefixed[k] for k in best]))
