@@ -27,6 +27,7 @@ _TABLE = re.compile(r"^\|.*\|\n\|[-:| ]+\|\n\|", re.M)
 _PACKAGES = (
     "numpy",
     "orjson",
+    "pysimdjson",
     "fastapi",
     "starlette",
     "pydantic",
