@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from results import RESULTS, write_section  # noqa: E402
 
 from service.registry.watch import LISTENER_NAME  # noqa: E402
-from tests.cluster.postgres import start_postgres  # noqa: E402
+from tests.cluster.postgres import Postgres, start_postgres  # noqa: E402
 from tests.cluster.propagation import propagation_delays  # noqa: E402
 from tests.cluster.replicas import Cluster, make_cluster, serving  # noqa: E402
 from tests.cluster.s3 import S3Server  # noqa: E402
@@ -53,6 +53,23 @@ class BenchCluster(Cluster):
             "BACKPROP_RELOAD_INTERVAL": str(POLL_SECONDS),
             "BACKPROP_GRPC_PORT": grpc,
         }
+
+
+def silence_listeners(postgres: Postgres, kill: str, listeners: str, within: float = 30.0) -> None:
+    """Kill every listener backend until none is left (no notification can arrive then).
+
+    A replica reopens its listener 5 s after losing it, so one whose listener was killed
+    by the round before may reconnect between the kill and the check: kill again then,
+    rather than wait for a count that never falls to zero.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        postgres.execute(kill)
+        time.sleep(0.05)  # pg_terminate_backend only signals; the backends exit soon after
+        if not postgres.execute(listeners):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"listener backends still there after {within:.0f} s")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -108,9 +125,7 @@ def main() -> None:
         current = serving(cluster.replicas[0])
         for _ in range(lost_promotions):
             target = versions[1] if current == versions[0] else versions[0]
-            postgres.execute(kill)
-            while postgres.execute(listeners):  # gone: no notification can arrive now
-                time.sleep(0.01)
+            silence_listeners(postgres, kill, listeners)
             lost.append(promote_to(target))
             current = target
     finally:
