@@ -18,14 +18,20 @@ import orjson
 
 # Below this many bytes of values, orjson's list is as quick and needs no import.
 NATIVE_BYTES = 256
+# A simdjson parser keeps the buffers of the largest document it has read (about 9
+# times its size), and the allocator keeps them even when a parser is freed: simdjson
+# reads up to this many bytes (0.6 MiB kept; a 1,000-row tensor is about 12 KiB), and
+# larger bodies take orjson's list, as before.
+MAX_NATIVE_BYTES = 1 << 16
 
 _local = threading.local()  # a simdjson parser is reused, but not across threads
 
 
 def read_numbers(values: bytes) -> np.ndarray | list[Any] | None:
     """The numbers in ``values``, the inside of a JSON array holding only number
-    characters: a list (few) or a flat float64 array (many); None if they do not parse."""
-    if len(values) < NATIVE_BYTES:
+    characters: a flat float64 array (256 bytes to 64 KiB of them) or a list; None if
+    they do not parse."""
+    if not NATIVE_BYTES <= len(values) <= MAX_NATIVE_BYTES:
         try:
             data: list[Any] = orjson.loads(b"[" + values + b"]")
         except orjson.JSONDecodeError:

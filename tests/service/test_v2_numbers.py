@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.v2.numbers import NATIVE_BYTES, read_numbers
+from service.v2.numbers import MAX_NATIVE_BYTES, NATIVE_BYTES, read_numbers
 
 # JSON numbers as clients write them, and the near misses a number-only span can hold.
 _digits = st.text("0123456789", min_size=1, max_size=20)
@@ -61,10 +61,15 @@ def test_simdjson_reads_what_orjson_reads_or_leaves_it_to_orjson(
     assert got.tobytes() == want.tobytes(), values  # the same doubles, bit for bit (-0.0 too)
 
 
-def test_many_values_come_as_one_float64_array_and_few_as_a_list() -> None:
+def test_many_values_come_as_one_float64_array_and_few_or_too_many_as_a_list() -> None:
     many = b",".join([b"0.1"] * (NATIVE_BYTES // 3 + 1))
     assert isinstance(read_numbers(many), np.ndarray)
     assert read_numbers(b"1,2.5") == [1, 2.5]
+    # past the bound simdjson is not asked (a parser keeps its largest buffers)
+    huge = b",".join([b"0.1"] * (MAX_NATIVE_BYTES // 4 + 1))
+    assert len(huge) > MAX_NATIVE_BYTES
+    got = read_numbers(huge)
+    assert isinstance(got, list) and len(got) == MAX_NATIVE_BYTES // 4 + 1
     for bad in (b"1,,2", b"1,", b"-", b"1.", b"01", b"1e999", b"1 2"):
         assert read_numbers(bad) is None
         assert read_numbers(b",".join([b"1"] * NATIVE_BYTES) + b"," + bad) is None
