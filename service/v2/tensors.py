@@ -220,11 +220,10 @@ def _row_plan(
     split = _split(body)
     if split is None:
         return None, b""
-    template, values = split
+    template, values, start = split
     checked = _TEMPLATES.get((template, features, max_rows))
     if checked is None or checked.n != 1:
         return None, b""
-    start = body.find(_DATA_KEY) + len(_DATA_KEY)
     fp32 = _row_struct("f", checked.f) if checked.dtype.itemsize == 4 else None
     plan = _RowPlan(
         body[:start],
@@ -239,9 +238,10 @@ def _row_plan(
     return plan, values
 
 
-def _split(header: bytes) -> tuple[bytes, bytes] | None:
-    """The template (the header with its one flat "data" array emptied) and the values,
-    when those hold only number characters and the template is small enough to keep."""
+def _split(header: bytes) -> tuple[bytes, bytes, int] | None:
+    """The template (the header with its one flat "data" array emptied), the values and
+    where they start, when they hold only number characters and the template is small
+    enough to keep."""
     start = header.find(_DATA_KEY) + len(_DATA_KEY)
     end = header.find(b"]", start)
     if start < len(_DATA_KEY) or end < 0 or header.find(_DATA_KEY, start) >= 0:
@@ -252,7 +252,7 @@ def _split(header: bytes) -> tuple[bytes, bytes] | None:
     template = header[:start] + header[end:]
     if len(template) > _CACHED_HEADER_BYTES:
         return None
-    return template, values
+    return template, values, start
 
 
 def _json_header(header: bytes, features: tuple[str, ...], max_rows: int) -> _Header:
@@ -260,7 +260,7 @@ def _json_header(header: bytes, features: tuple[str, ...], max_rows: int) -> _He
     split = _split(header)
     if split is None:
         return _check_header(header, 0, features, max_rows)
-    template, values = split
+    template, values, _ = split
     key = (template, features, max_rows)
     plan = _TEMPLATES.get(key)
     if plan is not None:

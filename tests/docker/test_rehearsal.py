@@ -72,6 +72,15 @@ def test_environment_fits_its_size_budget(image_build: Build) -> None:
     assert (venv / "lib").is_dir() and len(files) > 100, "/opt/venv looks empty"
 
 
+def _run_python(venv: Path, code: str) -> str:
+    """What ``code`` prints, run by the replayed /opt/venv's interpreter (which must succeed)."""
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def test_pruned_botocore_still_speaks_s3_and_sts(image_build: Build) -> None:
     """The Dockerfile keeps only botocore's S3/STS/SSO models: those clients still build."""
     venv = image_build.stage_roots["build"] / "opt" / "venv"
@@ -81,11 +90,8 @@ def test_pruned_botocore_still_speaks_s3_and_sts(image_build: Build) -> None:
         "s.client('s3', endpoint_url='http://127.0.0.1:9'); s.client('sts'); "
         "print(sorted(s.get_available_services()))"
     )
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "'s3'" in done.stdout and "'ec2'" not in done.stdout, done.stdout
+    out = _run_python(venv, code)
+    assert "'s3'" in out and "'ec2'" not in out, out
 
 
 def test_slimmed_runtime_still_computes_and_reads_json_tensors(image_build: Build) -> None:
@@ -99,11 +105,8 @@ def test_slimmed_runtime_still_computes_and_reads_json_tensors(image_build: Buil
         "x = read_numbers(b','.join([b'0.5'] * 400)); "
         "print(type(x).__name__, float(np.linalg.norm(x)), float(np.exp(x).sum()))"
     )
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[:2] == ["ndarray", "10.0"], done.stdout
+    out = _run_python(venv, code)
+    assert out.split()[:2] == ["ndarray", "10.0"], out
 
 
 def test_image_rehearsal(image_build: Build, project_root: Path) -> None:

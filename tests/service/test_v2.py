@@ -387,6 +387,17 @@ def test_a_repeated_binary_header_is_checked_once_and_its_values_every_time() ->
         )
 
 
+def _parsed_or_message(raw: bytes, model: Any, max_rows: int) -> Any:
+    """The general path's checked request for a JSON body, or its 400's message."""
+    from service.errors import BadRequest
+    from service.v2 import tensors
+
+    try:
+        return tensors.parse_request(raw, None, model, max_rows)
+    except BadRequest as exc:
+        return str(exc)
+
+
 @pytest.mark.parametrize("datatype", ["FP32", "FP64"])
 @pytest.mark.parametrize("shape", [[1, 2], [3, 2], [300, 2]])  # 300 rows: read by simdjson
 def test_a_json_header_checked_through_its_template_answers_as_a_fresh_check(
@@ -395,7 +406,6 @@ def test_a_json_header_checked_through_its_template_answers_as_a_fresh_check(
     """Values read into a cached template give what the whole header's check gives."""
     from types import SimpleNamespace
 
-    from service.errors import BadRequest
     from service.v2 import tensors
 
     model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
@@ -407,11 +417,8 @@ def test_a_json_header_checked_through_its_template_answers_as_a_fresh_check(
         return f'{{"inputs":[{tensor},"data":[{values}]}}]}}'.encode()
 
     def outcome(raw: bytes) -> Any:
-        try:
-            request = tensors.parse_request(raw, None, model, 1000)
-        except BadRequest as exc:
-            return str(exc)
-        return request.X.tolist(), request.rows
+        request = _parsed_or_message(raw, model, 1000)
+        return request if isinstance(request, str) else (request.X.tolist(), request.rows)
 
     cases = [
         ",".join(["1.5", "-2"] * (n // 2)),
@@ -484,7 +491,6 @@ def test_the_plain_one_row_path_reads_what_the_general_path_reads(datatype: str)
     """``plain_row`` gives the general path's row and outputs, or None and leaves it to it."""
     from types import SimpleNamespace
 
-    from service.errors import BadRequest
     from service.v2 import tensors
 
     model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
@@ -497,10 +503,9 @@ def test_the_plain_one_row_path_reads_what_the_general_path_reads(datatype: str)
         return f'{{"inputs":[{tensor}]{extra}}}'.encode()
 
     def general(raw: bytes) -> Any:
-        try:
-            request = tensors.parse_request(raw, None, model, 10)
-        except BadRequest as exc:
-            return str(exc)
+        request = _parsed_or_message(raw, model, 10)
+        if isinstance(request, str):
+            return request
         if request.row is None:  # several rows
             return request.X.tolist(), request.outputs
         return tuple(request.row), request.outputs
