@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from model.batchforward import BatchForward
 from model.classifier import Classifier
 from model.rowforward import RowForward
 from model.serialize import ModelFormatError
@@ -63,9 +64,11 @@ class LoadedModel:
     classes: tuple[str, ...] = field(init=False)
     feature_set: frozenset[str] = field(init=False)
     row: RowForward | None = field(init=False)  # single rows' forward pass, small networks
+    batch: BatchForward = field(init=False)  # many rows' forward pass
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "row", RowForward.of(self.classifier))
+        object.__setattr__(self, "batch", BatchForward(self.classifier))
         object.__setattr__(self, "features", tuple(self.classifier.features))
         object.__setattr__(self, "classes", tuple(self.classifier.classes))
         object.__setattr__(self, "feature_set", frozenset(self.classifier.features))

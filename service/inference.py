@@ -192,9 +192,8 @@ def probabilities(model: LoadedModel, X: np.ndarray) -> np.ndarray:
         row = model.row(X[0].tolist())
         if row is not None:
             return np.array([row])
-    with np.errstate(over="ignore", invalid="ignore"):
-        proba = model.classifier.predict_proba(X)
-    if not math.isfinite(proba.sum()):  # probabilities cannot sum past a double's range
+    proba = model.batch(X)  # Classifier.predict_proba's values, in fewer NumPy calls
+    if not math.isfinite(np.add.reduce(proba, axis=None)):  # they cannot sum past a double's range
         bad = int(np.argwhere(~np.isfinite(proba).all(axis=1))[0][0])
         raise InvalidInput(
             ["body", "instances", bad],
