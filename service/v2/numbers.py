@@ -24,19 +24,30 @@ NATIVE_BYTES = 256
 # larger bodies take orjson's list, as before.
 MAX_NATIVE_BYTES = 1 << 16
 
+# What numbers and their separators are written with.
+NUMBER_CHARACTERS = b"0123456789+-.eE \t\r\n,"
+
 _local = threading.local()  # a simdjson parser is reused, but not across threads
 
 
 def read_numbers(values: bytes) -> np.ndarray | list[Any] | None:
-    """The numbers in ``values``, the inside of a JSON array holding only number
-    characters: a flat float64 array (256 bytes to 64 KiB of them) or a list; None if
-    they do not parse."""
+    """The numbers in ``values``, the inside of a flat JSON array of numbers: a float64
+    array (256 bytes to 64 KiB of them) or a list; None if ``values`` is not numbers only
+    (a nested list, a string, true, a malformed number...).
+
+    simdjson's typed read refuses any element that is not a number but flattens nested
+    arrays, so it is given no "["; orjson's list needs the whole check first.
+    """
     if not NATIVE_BYTES <= len(values) <= MAX_NATIVE_BYTES:
+        if values.translate(None, NUMBER_CHARACTERS):
+            return None
         try:
             data: list[Any] = orjson.loads(b"[" + values + b"]")
         except orjson.JSONDecodeError:
             return None
         return data
+    if b"[" in values:
+        return None
     try:
         doc = _parser().parse(b"[" + values + b"]")
         return np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64)

@@ -22,7 +22,7 @@ import orjson
 from ..cache import LoadedModel
 from ..errors import BadRequest
 from ..inference import non_finite_message
-from .numbers import read_numbers
+from .numbers import NUMBER_CHARACTERS, read_numbers
 
 INPUT_NAME = "features"
 OUTPUT_NAMES = ("probabilities", "label")
@@ -148,7 +148,6 @@ _cached_header = functools.lru_cache(maxsize=256)(_check_header)
 # "data" array emptied. The values alone are read per call, when they hold nothing but
 # number characters (so they cannot change the structure around them).
 _DATA_KEY = b'"data":['
-_NUMBER_BYTES = b"0123456789+-.eE \t\r\n,"
 _TEMPLATES: dict[tuple[bytes, tuple[str, ...], int], _Header] = {}
 _MAX_TEMPLATES = 256
 
@@ -193,7 +192,7 @@ def plain_row(
         and plan.max_rows == max_rows
     ):
         values = body[len(plan.prefix) : len(body) - len(plan.suffix)]
-        if values.translate(None, _NUMBER_BYTES):
+        if not _number_characters(values):
             return None
     else:
         plan, values = _row_plan(body, features, max_rows)
@@ -218,7 +217,7 @@ def _row_plan(
     """The row plan of a body whose template holds a checked one-row plan (kept as the
     last one), and its values; None when there is none."""
     split = _split(body)
-    if split is None:
+    if split is None or not _number_characters(split[1]):
         return None, b""
     template, values, start = split
     checked = _TEMPLATES.get((template, features, max_rows))
@@ -239,16 +238,17 @@ def _row_plan(
 
 
 def _split(header: bytes) -> tuple[bytes, bytes, int] | None:
-    """The template (the header with its one flat "data" array emptied), the values and
-    where they start, when they hold only number characters and the template is small
-    enough to keep."""
+    """The template (the header with its one "data" array emptied up to its first "]"),
+    the values and where they start, when the template is small enough to keep.
+
+    The values may hold anything but "]": a template stands for its requests only when
+    they are number characters (``_number_characters``), as ``read_numbers`` checks.
+    """
     start = header.find(_DATA_KEY) + len(_DATA_KEY)
     end = header.find(b"]", start)
     if start < len(_DATA_KEY) or end < 0 or header.find(_DATA_KEY, start) >= 0:
         return None
     values = header[start:end]
-    if values.translate(None, _NUMBER_BYTES):  # a nested list, a string, true, null...
-        return None
     template = header[:start] + header[end:]
     if len(template) > _CACHED_HEADER_BYTES:
         return None
@@ -264,11 +264,11 @@ def _json_header(header: bytes, features: tuple[str, ...], max_rows: int) -> _He
     key = (template, features, max_rows)
     plan = _TEMPLATES.get(key)
     if plan is not None:
-        data = read_numbers(values)
+        data = read_numbers(values)  # None unless numbers only: a nested list, a string...
         if data is not None:  # (else the whole header's parse words the error)
             return _with_values(plan, data, may_hold_bools=False)
     checked = _check_header(header, 0, features, max_rows)
-    if _is_the_input_data(template):
+    if _number_characters(values) and _is_the_input_data(template):
         if len(_TEMPLATES) >= _MAX_TEMPLATES:
             try:
                 _TEMPLATES.pop(next(iter(_TEMPLATES)), None)  # the oldest
@@ -283,6 +283,12 @@ def forget_checked_headers() -> None:
     _TEMPLATES.clear()
     _last_row_plan[0] = None
     _cached_header.cache_clear()
+
+
+def _number_characters(values: bytes) -> bool:
+    """Whether ``values`` holds only what numbers and their separators are written with
+    (not a nested list, a string, true, null...)."""
+    return not values.translate(None, NUMBER_CHARACTERS)
 
 
 def _is_the_input_data(template: bytes) -> bool:

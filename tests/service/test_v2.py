@@ -348,6 +348,31 @@ def test_the_one_row_response_is_the_array_response_byte_for_byte(proba: list[fl
                     assert got == expected
 
 
+@pytest.mark.parametrize(
+    "classes",
+    [
+        ("a", "bb"),
+        ("not-setosa", "setosa"),
+        ("setosa", "versicolor", "virginica"),
+        ('é "q"\\', "x\u0000y", ""),
+    ],
+)
+def test_many_labels_are_the_names_of_the_best_classes(classes: tuple[str, ...]) -> None:
+    from service.v2.response import encode_response
+    from service.v2.tensors import RequestedOutput
+
+    rng = np.random.default_rng(len(classes))
+    for rows in (1, 2, 1000):
+        proba = rng.dirichlet(np.ones(len(classes)), rows)
+        answer, _ = encode_response(
+            "m", "v", None, proba, classes, (RequestedOutput("label", False),)
+        )
+        data = orjson.loads(answer)["outputs"][0]["data"]
+        assert data == [classes[k] for k in proba.argmax(axis=1)]
+        assert b", " not in answer or len({len(orjson.dumps(c)) for c in classes}) > 1
+        assert b" ]" not in answer and b"[ " not in answer  # padding only after commas
+
+
 def test_a_repeated_binary_header_is_checked_once_and_its_values_every_time() -> None:
     from types import SimpleNamespace
 

@@ -61,6 +61,24 @@ def test_simdjson_reads_what_orjson_reads_or_leaves_it_to_orjson(
     assert got.tobytes() == want.tobytes(), values  # the same doubles, bit for bit (-0.0 too)
 
 
+_not_a_number = st.sampled_from(
+    ["true", "false", "null", '"1"', '"a,b"', "[1", "{}", '{"a":1}', "[]", "NaN", "Infinity", "x"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(_number, _not_a_number), min_size=1, max_size=200),
+    st.integers(0, 199),
+    _not_a_number,
+)
+def test_anything_but_numbers_is_refused(parts: list[str], at: int, junk: str) -> None:
+    """Not only number characters: never read as numbers (true is not 1), at any size."""
+    parts.insert(at % (len(parts) + 1), junk)
+    for padding in ("", ",".join(["0.5"] * (NATIVE_BYTES // 4 + 1)) + ","):
+        assert read_numbers((padding + ",".join(parts)).encode()) is None
+
+
 def test_many_values_come_as_one_float64_array_and_few_or_too_many_as_a_list() -> None:
     many = b",".join([b"0.1"] * (NATIVE_BYTES // 3 + 1))
     assert isinstance(read_numbers(many), np.ndarray)
