@@ -4,16 +4,22 @@
   with pydantic, answers a constant: the cost of the framework alone.
 - ``numpy``: FastAPI + pydantic + a two-layer NumPy forward pass (the idle-RSS
   reference: a FastAPI + NumPy app).
+- ``numpy_grpc``: the ``numpy`` app with a ``grpc.aio`` server (the standard health
+  service) in its process, on ``BENCH_GRPC_PORT``: what in-process gRPC costs any
+  FastAPI app, beside the idle-RSS target, which predates the service's gRPC server.
 - ``sklearn``: the naive service: FastAPI + pydantic + scikit-learn's
   ``MLPClassifier(hidden_layer_sizes=(3,), activation="logistic")`` fitted on Iris
   at start.
 
-Run with ``uvicorn bench.baselines:empty`` (or ``:numpy``, ``:sklearn``); each answers
-``GET /ready`` once it can serve.
+Run with ``uvicorn bench.baselines:empty`` (or ``:numpy``, ``:numpy_grpc``, ``:sklearn``);
+each answers ``GET /ready`` once it can serve.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
@@ -119,10 +125,34 @@ def _sklearn_app() -> FastAPI:
     return app
 
 
+def _numpy_grpc_app() -> FastAPI:
+    import grpc
+    from grpc_health.v1 import health, health_pb2_grpc
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+        server.add_insecure_port(f"127.0.0.1:{os.environ['BENCH_GRPC_PORT']}")
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop(0)
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(numpy.router)
+    return app
+
+
+_BUILT_ON_ACCESS = {"sklearn": _sklearn_app, "numpy_grpc": _numpy_grpc_app}
+
+
 def __getattr__(name: str) -> Any:
-    """``sklearn`` is built on first access: the other apps need not import it."""
-    if name == "sklearn":
-        app = _sklearn_app()
-        globals()["sklearn"] = app
+    """``sklearn`` and ``numpy_grpc`` are built on first access: the other apps need not
+    import scikit-learn or grpcio."""
+    if name in _BUILT_ON_ACCESS:
+        app = _BUILT_ON_ACCESS[name]()
+        globals()[name] = app
         return app
     raise AttributeError(name)

@@ -50,6 +50,9 @@ ROW = [5.1, 3.5]
 INFER = "/v2/models/iris-net/infer"
 LONG_JOB = {"optimizer": "sgd", "batch_size": 1, "max_epochs": 100000, "tolerance": 0}
 CONCURRENCY = (1, 16, 64)
+# Idle RSS references: the target's FastAPI + NumPy app, and the same with a gRPC server
+# in its process (as the service has had since it serves the V2 protocol over gRPC).
+RSS_REFERENCES = ("numpy", "numpy_grpc")
 SERVER_NAMES = {
     "ours": "ours (as shipped)",
     "empty": "empty FastAPI + pydantic",
@@ -122,6 +125,7 @@ def start_reference(name: str, port: int) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--no-access-log"]
         + ["--log-level", "warning"],
         cwd=ROOT,
+        env=os.environ | {"BENCH_GRPC_PORT": str(free_port())},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -405,18 +409,18 @@ def run(args: argparse.Namespace) -> tuple[list[Load], Cells, Extras]:
         starts = measure_starts(store, work, 1 if args.smoke else 5)
 
         cases = loads(work)
-        ports = {name: free_port() for name in (*SERVER_NAMES, "numpy")}
+        ports = {name: free_port() for name in (*SERVER_NAMES, *RSS_REFERENCES)}
         procs["ours"] = start_ours(store, ports["ours"], work / "ours.log")
-        for name in ("empty", "sklearn", "floor", "numpy"):
+        for name in ("empty", "sklearn", "floor", *RSS_REFERENCES):
             procs[name] = start_reference(name, ports[name])
         wait_200(ports["ours"], "GET", "/health/ready", None)
-        for name in ("empty", "sklearn", "floor", "numpy"):
+        for name in ("empty", "sklearn", "floor", *RSS_REFERENCES):
             wait_200(ports[name], "GET", "/ready", None)
         for proc in procs.values():
             os.sched_setaffinity(proc.pid, server_core)
         check_answers(ports, cases)
         one_row = orjson.dumps({"instances": [ROW]})
-        for name in ("ours", "numpy"):
+        for name in ("ours", *RSS_REFERENCES):
             for _ in range(200):
                 http(ports[name], "POST", "/predict", one_row)
         time.sleep(0.5)
@@ -556,6 +560,13 @@ def report(cases: list[Load], cells: Cells, extras: Extras, args: argparse.Names
     ]
     for name, goal, got, ok in targets:
         lines.append(f"| {name} | {goal} | {got} | {mark(ok)} |")
+    with_grpc = extras.rss["numpy_grpc"]
+    lines += [
+        "",
+        f"Idle RSS beside a FastAPI + NumPy app that also serves gRPC in its process (a "
+        f"grpc.aio server with the health service), not a target: {extras.rss['ours']:.1f} "
+        f"MiB vs {with_grpc:.1f} MiB ({extras.rss['ours'] / with_grpc:.2f}x).",
+    ]
     lines += [
         "",
         "| single-row /predict, ours | c | idle p99 ms | p99 ms, training job running "
