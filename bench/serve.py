@@ -187,6 +187,8 @@ def v2_bodies(rows: int, work: Path) -> tuple[Path, Path, str]:
 
 
 def loads(work: Path) -> list[Load]:
+    """Single-row loads first, then 1,000-row ones: with the rounds' order (each
+    concurrency in turn, every load at it), the cells a ratio compares run close in time."""
     json_type = ("Content-Type: application/json",)
     out = []
     for rows, word in ((1, "single-row"), (1000, "1,000-row")):
@@ -204,7 +206,6 @@ def loads(work: Path) -> list[Load]:
                 {},
             )
         )
-    for rows, word in ((1, "single-row"), (1000, "1,000-row")):
         as_json, binary, length = v2_bodies(rows, work)
         out.append(
             Load(
@@ -284,8 +285,8 @@ def interleaved(
             )
     for index in range(rounds):
         sys.stderr.write(f"bench/serve.py: round {index + 1} of {rounds}\n")
-        for load in cases:
-            for c in args.concurrency:
+        for c in args.concurrency:
+            for load in cases:
                 for server in load.servers:
                     result = run_wrk(
                         ports[server],
@@ -584,7 +585,8 @@ def report(cases: list[Load], cells: Cells, extras: Extras, args: argparse.Names
     lines += [
         "",
         f"Conditions:{smoke} {args.rounds} interleaved rounds of {args.seconds:.0f} s per cell "
-        "(every load x concurrency x server in turn each round), after a 1 s warm-up of each; "
+        "(each round: every concurrency in turn, every load and server at it, so that the "
+        "cells a ratio compares run close in time), after a 1 s warm-up of each; "
         "wrk 1 thread, c keep-alive connections, `bench/post.lua`; req/s and latencies are "
         "medians over rounds, ratios medians of per-round ratios. Every server is one uvicorn "
         "worker (httptools, uvloop) pinned with sched_setaffinity to the last core, wrk to the "
@@ -605,7 +607,7 @@ def report(cases: list[Load], cells: Cells, extras: Extras, args: argparse.Names
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds per cell")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", help="write the Markdown section here")
     parser.add_argument("--smoke", action="store_true", help="1 round of 1 s at c=16: it runs")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
