@@ -51,7 +51,7 @@ INFER = "/v2/models/iris-net/infer"
 LONG_JOB = {"optimizer": "sgd", "batch_size": 1, "max_epochs": 100000, "tolerance": 0}
 CONCURRENCY = (1, 16, 64)
 # Idle RSS references: the target's FastAPI + NumPy app, and the same with a gRPC server
-# in its process (as the service has had since it serves the V2 protocol over gRPC).
+# in its process, as each of the service's workers has (issue 12).
 RSS_REFERENCES = ("numpy", "numpy_grpc")
 SERVER_NAMES = {
     "ours": "ours (as shipped)",
