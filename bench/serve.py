@@ -1,6 +1,6 @@
 """Serving benchmark: the service as shipped beside three reference servers.
 
-    .venv/bin/python bench/serve.py [--seconds 2] [--rounds 5] [--out PATH] [--smoke]
+    .venv/bin/python bench/serve.py [--seconds 2] [--rounds 7] [--out PATH] [--smoke]
 
 Servers, one uvicorn worker each, all pinned to the same core (wrk runs on the other):
 
@@ -12,11 +12,14 @@ Servers, one uvicorn worker each, all pinned to the same core (wrk runs on the o
 - floor: raw ASGI + orjson + the NumPy 2-3-1 forward pass (``bench/floor.py``).
 
 Loads, each at c=1, 16 and 64: single-row and 1,000-row /predict bodies, V2 infer with
-JSON and binary tensors (1 and 1,000 rows), GET /backprop?weights=lecture. The rounds
-take every (load, c, server) cell in turn, so that noise from other work on the machine
-falls on every server alike; figures are medians over rounds, with min-max spread, and
-ratios are medians of per-round ratios. Also: start to first 200 with a stored model,
-idle RSS, and p99 while a training job runs (idle and training rounds alternated).
+JSON and binary tensors (1 and 1,000 rows), GET /backprop?weights=lecture. Each round
+takes every concurrency in turn and every (load, server) cell at it, single-row loads
+together, so that noise from other work on the machine falls on every server alike and
+the cells a ratio compares run seconds apart; figures are medians over rounds, with
+min-max spread, and ratios are medians of per-round ratios. Also: start to first 200
+with a stored model, idle RSS (beside the FastAPI + NumPy app, with and without a gRPC
+server in its process), and p99 while a training job runs (idle and training rounds
+alternated).
 """
 
 from __future__ import annotations
