@@ -72,15 +72,20 @@ def test_each_replica_has_its_own_cache(cluster: dict[str, Any]) -> None:
     assert len(set(caches)) == len(caches)
 
 
-def test_the_proxy_fronts_the_three_replicas(cluster: dict[str, Any], project_root: Path) -> None:
+def test_the_proxy_fronts_the_three_replicas_for_http_and_grpc(
+    cluster: dict[str, Any], project_root: Path
+) -> None:
     proxy = cluster["services"]["proxy"]
-    assert ports(proxy) == [("", 8080, 8080)]
+    assert ports(proxy) == [("", 8080, 8080), ("", 8081, 8081)]
     (config,) = [m for m in mounts(proxy) if m[2] == "/etc/nginx/nginx.conf"]
     assert Path(config[1]).name == "nginx.conf" and Path(config[1]).exists()
     text = (project_root / "deploy" / "nginx" / "nginx.conf").read_text()
     upstreams = re.findall(r"^\s*server\s+([\w-]+):8000\b", text, re.MULTILINE)
     assert sorted(upstreams) == sorted(REPLICAS)
     assert "proxy_pass http://backprop;" in text
+    grpc_upstreams = re.findall(r"^\s*server\s+([\w-]+):8001\b", text, re.MULTILINE)
+    assert sorted(grpc_upstreams) == sorted(REPLICAS)
+    assert "grpc_pass grpc://backprop_grpc;" in text
 
 
 def test_no_secret_is_written_in_the_file(
