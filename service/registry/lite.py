@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from .filelock import sqlite_file_lock
 from .records import (
     JOB_ACTIVE,
     JOB_FINISHED,
@@ -96,8 +97,9 @@ class SQLiteRegistry:
         self._epoch = 0  # bumped by close(): connections in use then are closed when returned
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            if self._stored_revision() != HEAD_REVISION:
-                self._migrate()
+            with sqlite_file_lock(self.path):  # servers started together: one migrates
+                if self._stored_revision() != HEAD_REVISION:
+                    self._migrate()
         except BaseException:
             self.close()
             raise

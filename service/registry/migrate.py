@@ -1,8 +1,9 @@
 """Schema migrations: ``backprop-serve db upgrade`` and the check every process makes at start.
 
 Alembic applies the revisions in ``migrations/versions``. On PostgreSQL the
-upgrade runs under a session advisory lock, so several processes may run it at
-once: one migrates, the others wait for the lock, find the schema current and
+upgrade runs under a session advisory lock, on a SQLite file under an exclusive
+lock of ``<file>.lock`` beside it (``filelock``), so several processes may run it
+at once: one migrates, the others wait for the lock, find the schema current and
 succeed. A registry file written by the single-host service before migrations
 existed is recognised and stamped as revision 0001 before upgrading.
 """
@@ -17,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
+from .filelock import sqlite_file_lock
 from .records import SchemaOutdatedError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -56,7 +58,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     migrated while this one waited for the lock).
     """
     postgres = engine.dialect.name == "postgresql"
-    with engine.connect() as connection:
+    sqlite_file = engine.url.database if engine.dialect.name == "sqlite" else None
+    with sqlite_file_lock(sqlite_file), engine.connect() as connection:
         if postgres:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
             connection.commit()

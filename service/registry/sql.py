@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from .filelock import sqlite_file_lock
 from .records import (
     JOB_ACTIVE,
     JOB_FINISHED,
@@ -523,14 +524,16 @@ def engine_for(url: str) -> Engine:
 def open_sql_registry(url: str) -> SQLRegistry:
     """``SQLRegistry`` at ``url``: SQLite is migrated as needed, PostgreSQL only checked."""
     engine = engine_for(url)
+    sqlite_file = engine.url.database if engine.dialect.name == "sqlite" else None
     try:
-        if _stored_revision(engine) != HEAD_REVISION:
-            from . import migrate  # Alembic is imported only when there is work or a refusal
+        with sqlite_file_lock(sqlite_file):  # processes opening one new file: one migrates
+            if _stored_revision(engine) != HEAD_REVISION:
+                from . import migrate  # Alembic is imported only when there is work or a refusal
 
-            if engine.dialect.name == "sqlite":
-                migrate.upgrade(engine)
-            else:
-                migrate.check(engine)
+                if engine.dialect.name == "sqlite":
+                    migrate.upgrade(engine)
+                else:
+                    migrate.check(engine)
     except BaseException:
         engine.dispose()
         raise

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -258,6 +259,53 @@ def test_processes_writing_one_file_at_once_lose_nothing(tmp_path: Path) -> None
         assert registry.active_pointer().generation == 3
     finally:
         registry.close()
+
+
+# Opens (so creates and migrates) the file at argv[1] once the clock passes argv[2],
+# with the stdlib registry, the SQLAlchemy one, or `backprop-serve db upgrade`'s code.
+OPENERS = {
+    "sqlite3": "SQLiteRegistry(path).close()",
+    "sqlalchemy": "open_sql_registry('sqlite:///' + path).close()",
+    "db upgrade": "migrate.upgrade(engine_for('sqlite:///' + path))",
+}
+OPENER = """
+import sys, time
+path, start = sys.argv[1], float(sys.argv[2])
+from service.registry import SQLiteRegistry, engine_for, migrate
+from service.registry.sql import open_sql_registry
+while time.time() < start:
+    pass
+{open_it}
+"""
+
+
+@pytest.mark.parametrize("kind", OPENERS)
+def test_processes_opening_one_new_file_at_once_all_start(tmp_path: Path, kind: str) -> None:
+    """Several servers started together on an empty store: one migrates, the others wait
+    for it and open the file at head (before, about one in four failed: "database is
+    locked" while another process switched the new file to WAL or migrated it)."""
+    opener = OPENER.format(open_it=OPENERS[kind])
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    for trial in range(3):
+        path = tmp_path / f"trial-{trial}" / "registry.sqlite3"
+        start = time.time() + 3.0  # past every interpreter's start and imports
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", opener, str(path), str(start)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [run.communicate(timeout=120) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0, 0, 0], outputs
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
+                (HEAD_REVISION,)
+            ]
 
 
 def _open_files(path: Path) -> int:
