@@ -12,7 +12,8 @@ Servers, one uvicorn worker each, all pinned to the same core (wrk runs on the o
 - floor: raw ASGI + orjson + the NumPy 2-3-1 forward pass (``bench/floor.py``).
 
 Loads, each at c=1, 16 and 64: single-row and 1,000-row /predict bodies, V2 infer with
-JSON and binary tensors (1 and 1,000 rows), GET /backprop?weights=lecture. Each round
+JSON and binary tensors (1 and 1,000 rows), GET /backprop?weights=lecture, and ours'
+single-row /predict once more after the single-row V2 cells (an A/A control). Each round
 takes every concurrency in turn and every (load, server) cell at it, single-row loads
 together, so that noise from other work on the machine falls on every server alike and
 the cells a ratio compares run seconds apart; figures are medians over rounds, with
@@ -53,6 +54,8 @@ ROW = [5.1, 3.5]
 INFER = "/v2/models/iris-net/infer"
 LONG_JOB = {"optimizer": "sgd", "batch_size": 1, "max_epochs": 100000, "tolerance": 0}
 CONCURRENCY = (1, 16, 64)
+CONTROL = "predict-1-again"
+
 # Idle RSS references: the target's FastAPI + NumPy app, and the same with a gRPC server
 # in its process, as each of the service's workers has (issue 12).
 RSS_REFERENCES = ("numpy", "numpy_grpc")
@@ -191,7 +194,11 @@ def v2_bodies(rows: int, work: Path) -> tuple[Path, Path, str]:
 
 def loads(work: Path) -> list[Load]:
     """Single-row loads first, then 1,000-row ones: with the rounds' order (each
-    concurrency in turn, every load at it), the cells a ratio compares run close in time."""
+    concurrency in turn, every load at it), the cells a ratio compares run close in time.
+
+    After the single-row V2 cells, ours' single-row /predict runs once more: its ratio to
+    the first is what this machine's noise alone makes of two equal servers, as far
+    apart in each round as the V2-vs-/predict ratios' cells."""
     json_type = ("Content-Type: application/json",)
     out = []
     for rows, word in ((1, "single-row"), (1000, "1,000-row")):
@@ -237,6 +244,19 @@ def loads(work: Path) -> list[Load]:
                 {},
             )
         )
+        if rows == 1:  # the A/A control: what noise alone does to a ratio of ours to ours
+            out.append(
+                Load(
+                    CONTROL,
+                    "/predict, single-row, again (A/A control)",
+                    "POST",
+                    "/predict",
+                    predict,
+                    json_type,
+                    ("ours",),
+                    {},
+                )
+            )
     out.append(
         Load(
             "backprop",
@@ -564,6 +584,14 @@ def report(cases: list[Load], cells: Cells, extras: Extras, args: argparse.Names
     ]
     for name, goal, got, ok in targets:
         lines.append(f"| {name} | {goal} | {got} | {mark(ok)} |")
+    control = ratio(cells, CONTROL, c, "ours", "ours", "predict-1")
+    lines += [
+        "",
+        f"A/A control, not a target: ours' single-row /predict run a second time in each "
+        f"round, after the single-row V2 cells, over its first run: {rng(control)}. The "
+        f"same server and load differ this much by noise alone: a ratio of ours to ours "
+        f"that lies this close to its target's line is not told apart from it.",
+    ]
     with_grpc = extras.rss["numpy_grpc"]
     lines += [
         "",

@@ -40,5 +40,5 @@ def test_bench_smoke_writes_every_section_with_its_table(tmp_path: Path) -> None
         assert re.search(r"^\|.*\|\n\|[-:| ]+\|\n\|", text, re.M), f"{name}: no table"
     serving = (tmp_path / "serve.md").read_text()
     needles = ("SMOKE RUN", "raw ASGI", "scikit-learn", "V2 infer, binary tensors", "met")
-    for needle in (*needles, "also serves gRPC in its process"):
+    for needle in (*needles, "also serves gRPC in its process", "A/A control"):
         assert needle in serving
