@@ -197,7 +197,7 @@ def loads(work: Path) -> list[Load]:
     concurrency in turn, every load at it), the cells a ratio compares run close in time.
 
     After the single-row V2 cells, ours' single-row /predict runs once more: its ratio to
-    the first is what this machine's noise alone makes of two equal servers, as far
+    the first is what this machine's noise alone makes of one server and load, as far
     apart in each round as the V2-vs-/predict ratios' cells."""
     json_type = ("Content-Type: application/json",)
     out = []
