@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as triton
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
 
 from ..system import apt_install
@@ -177,11 +179,13 @@ def test_grpc_calls_of_one_channel_reach_every_replica(front: Front) -> None:
 
 
 def test_grpc_request_ids_pass_both_ways(front: Front) -> None:
-    client = triton.InferenceServerClient(front.grpc)
-    try:
-        client.infer(MODEL, [features(np.array([ROW]))], headers={"x-request-id": "grpc-trace-7"})
-    finally:
-        client.close()
+    """A caller's id reaches a replica's access line and comes back in the trailers."""
+    with grpc.insecure_channel(front.grpc) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        _, call = stub.ServerLive.with_call(
+            pb.ServerLiveRequest(), metadata=(("x-request-id", "grpc-trace-7"),), timeout=10
+        )
+    assert ("x-request-id", "grpc-trace-7") in tuple(call.trailing_metadata())
     assert any(served_by(r, "id=grpc-trace-7") for r in front.replicas)
 
 

@@ -233,23 +233,30 @@ registry.close()
 """
 
 
-def test_processes_writing_one_file_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "registry.sqlite3"
-    SQLiteRegistry(path).close()  # at head before the processes start
+def run_at_once(script: str, argument_lists: list[list[str]]) -> list[tuple[str, str]]:
+    """Run ``script`` in one fresh interpreter per argument list, all at once; each must
+    exit 0. Returns their (stdout, stderr)."""
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     runs = [
         subprocess.Popen(
-            [sys.executable, "-c", CONTENDER, str(path), f"p{n}"],
+            [sys.executable, "-c", script, *arguments],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for n in range(3)
+        for arguments in argument_lists
     ]
     outputs = [run.communicate(timeout=120) for run in runs]
-    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    assert [run.returncode for run in runs] == [0] * len(runs), outputs
+    return outputs
+
+
+def test_processes_writing_one_file_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite3"
+    SQLiteRegistry(path).close()  # at head before the processes start
+    outputs = run_at_once(CONTENDER, [[str(path), f"p{n}"] for n in range(3)])
     claimed = [line for out, _ in outputs for line in out.split()]
     assert len(claimed) == 120 and len(set(claimed)) == 120
     registry = SQLiteRegistry(path)
@@ -285,23 +292,10 @@ def test_processes_opening_one_new_file_at_once_all_start(tmp_path: Path, kind: 
     for it and open the file at head (before, about one in four failed: "database is
     locked" while another process switched the new file to WAL or migrated it)."""
     opener = OPENER.format(open_it=OPENERS[kind])
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
     for trial in range(3):
         path = tmp_path / f"trial-{trial}" / "registry.sqlite3"
         start = time.time() + 3.0  # past every interpreter's start and imports
-        runs = [
-            subprocess.Popen(
-                [sys.executable, "-c", opener, str(path), str(start)],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(4)
-        ]
-        outputs = [run.communicate(timeout=120) for run in runs]
-        assert [run.returncode for run in runs] == [0, 0, 0, 0], outputs
+        run_at_once(opener, [[str(path), str(start)]] * 4)
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
                 (HEAD_REVISION,)
