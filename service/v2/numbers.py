@@ -30,26 +30,30 @@ NUMBER_CHARACTERS = b"0123456789+-.eE \t\r\n,"
 _local = threading.local()  # a simdjson parser is reused, but not across threads
 
 
-def read_numbers(values: bytes) -> np.ndarray | list[Any] | None:
-    """The numbers in ``values``, the inside of a flat JSON array of numbers: a float64
-    array (256 bytes to 64 KiB of them) or a list; None if ``values`` is not numbers only
-    (a nested list, a string, true, a malformed number...).
+def read_numbers(document: bytes, start: int, end: int) -> np.ndarray | list[Any] | None:
+    """The numbers in ``document[start:end]``, the inside of a flat JSON array whose
+    brackets are ``document[start - 1]`` and ``document[end]``: a float64 array (256
+    bytes to 64 KiB of them) or a list; None if they are not numbers only (a nested
+    list, a string, true, a malformed number...).
 
-    simdjson's typed read refuses any element that is not a number but flattens nested
-    arrays, so it is given no "["; orjson's list needs the whole check first.
+    The array is parsed where it lies in the body: a 1,000-row tensor's values are not
+    copied out first. simdjson's typed read refuses any element that is not a number
+    but flattens nested arrays, so it is given no "["; orjson's list needs the whole
+    check first.
     """
-    if not NATIVE_BYTES <= len(values) <= MAX_NATIVE_BYTES:
-        if values.translate(None, NUMBER_CHARACTERS):
+    array = memoryview(document)[start - 1 : end + 1]
+    if not NATIVE_BYTES <= end - start <= MAX_NATIVE_BYTES:
+        if document[start:end].translate(None, NUMBER_CHARACTERS):
             return None
         try:
-            data: list[Any] = orjson.loads(b"[" + values + b"]")
+            data: list[Any] = orjson.loads(array)
         except orjson.JSONDecodeError:
             return None
         return data
-    if b"[" in values:
+    if document.find(b"[", start, end) >= 0:
         return None
     try:
-        doc = _parser().parse(b"[" + values + b"]")
+        doc = _parser().parse(array)
         return np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64)
     except (ValueError, RuntimeError, TypeError):  # simdjson's errors; the full check words them
         return None

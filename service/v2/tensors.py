@@ -102,12 +102,12 @@ def parse_request(
         )
     split = len(body) if header_length is None else header_length
     header, binary = body[:split], body[split:]
-    if b'"id"' in header or (binary and split > _CACHED_HEADER_BYTES):  # an id: one per call
-        checked = _check_header(header, len(binary), model.features, max_rows)
-    elif binary:
-        checked = _cached_header(header, len(binary), model.features, max_rows)
-    else:
+    if not binary:
         checked = _json_header(header, model.features, max_rows)
+    elif split > _CACHED_HEADER_BYTES or b'"id"' in header:  # an id: one per call
+        checked = _check_header(header, len(binary), model.features, max_rows)
+    else:
+        checked = _cached_header(header, len(binary), model.features, max_rows)
     X, row = checked.X, checked.row
     if X is None and row is None:
         X, row = _from_binary(binary, checked)
@@ -217,16 +217,19 @@ def _row_plan(
     """The row plan of a body whose template holds a checked one-row plan (kept as the
     last one), and its values; None when there is none."""
     split = _split(body)
-    if split is None or not _number_characters(split[1]):
+    if split is None:
         return None, b""
-    template, values, start = split
+    template, start, end = split
+    values = body[start:end]
+    if not _number_characters(values):
+        return None, b""
     checked = _TEMPLATES.get((template, features, max_rows))
     if checked is None or checked.n != 1:
         return None, b""
     fp32 = _row_struct("f", checked.f) if checked.dtype.itemsize == 4 else None
     plan = _RowPlan(
         body[:start],
-        body[start + len(values) :],
+        body[end:],
         features,
         max_rows,
         checked.f,
@@ -237,38 +240,38 @@ def _row_plan(
     return plan, values
 
 
-def _split(header: bytes) -> tuple[bytes, bytes, int] | None:
-    """The template (the header with its one "data" array emptied up to its first "]"),
-    the values and where they start, when the template is small enough to keep.
+def _split(header: bytes) -> tuple[bytes, int, int] | None:
+    """The template (the header with its one "data" array emptied up to its first "]")
+    and where the values start and end, when the template is small enough to keep.
 
     The values may hold anything but "]": a template stands for its requests only when
-    they are number characters (``_number_characters``), as ``read_numbers`` checks.
+    they are number characters (``_number_characters``), as ``read_numbers`` checks; so
+    a second "data" array is looked for after them only (values that spell one are
+    refused anyway), and they are not copied out of the header.
     """
     start = header.find(_DATA_KEY) + len(_DATA_KEY)
     end = header.find(b"]", start)
-    if start < len(_DATA_KEY) or end < 0 or header.find(_DATA_KEY, start) >= 0:
+    if start < len(_DATA_KEY) or end < 0 or header.find(_DATA_KEY, end) >= 0:
         return None
-    values = header[start:end]
-    template = header[:start] + header[end:]
-    if len(template) > _CACHED_HEADER_BYTES:
+    if len(header) - (end - start) > _CACHED_HEADER_BYTES:
         return None
-    return template, values, start
+    return header[:start] + header[end:], start, end
 
 
 def _json_header(header: bytes, features: tuple[str, ...], max_rows: int) -> _Header:
     """``_check_header`` of a header with JSON data, through its template when it has one."""
     split = _split(header)
-    if split is None:
+    if split is None or b'"id"' in split[0]:  # an id: one per call, no template to keep
         return _check_header(header, 0, features, max_rows)
-    template, values, _ = split
+    template, start, end = split
     key = (template, features, max_rows)
     plan = _TEMPLATES.get(key)
     if plan is not None:
-        data = read_numbers(values)  # None unless numbers only: a nested list, a string...
-        if data is not None:  # (else the whole header's parse words the error)
+        data = read_numbers(header, start, end)  # None unless numbers only: a nested list,
+        if data is not None:  # a string... (then the whole header's parse words the error)
             return _with_values(plan, data, may_hold_bools=False)
     checked = _check_header(header, 0, features, max_rows)
-    if _number_characters(values) and _is_the_input_data(template):
+    if _number_characters(header[start:end]) and _is_the_input_data(template):
         if len(_TEMPLATES) >= _MAX_TEMPLATES:
             try:
                 _TEMPLATES.pop(next(iter(_TEMPLATES)), None)  # the oldest

@@ -461,6 +461,8 @@ def test_a_json_header_checked_through_its_template_answers_as_a_fresh_check(
         "",
         ",".join(["1"] * (n - 1) + ["true"]),  # not a number: never through the template
         ",".join(["1"] * (n - 1) + ['"1"']),
+        ",".join(["1"] * (n - 1) + ['"id"']),  # an id's key in the values: not a number
+        ",".join(["1"] * (n - 1) + ['"data":[1']),  # a second data array inside the first
     ]
     tensors.forget_checked_headers()
     fresh = {values: outcome(body(values)) for values in cases}

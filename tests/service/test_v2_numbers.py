@@ -36,6 +36,11 @@ _number = st.one_of(
 _separator = st.sampled_from([",", ", ", " ,", ",\n", ",,", " "])
 
 
+def _read(values: bytes) -> np.ndarray | list[object] | None:
+    """``read_numbers`` of ``values`` as the inside of a JSON array."""
+    return read_numbers(b"[" + values + b"]", 1, len(values) + 1)
+
+
 def _reference(values: bytes) -> np.ndarray | None:
     """What the full check reads: orjson's values, as float64."""
     try:
@@ -52,7 +57,7 @@ def test_simdjson_reads_what_orjson_reads_or_leaves_it_to_orjson(
 ) -> None:
     text = "".join(number + separator for number, separator in parts[:-1]) + parts[-1][0]
     values = text.encode()
-    got = read_numbers(values)
+    got = _read(values)
     want = _reference(values)
     if got is None:  # refused: the caller's full check (orjson) then decides
         return
@@ -76,21 +81,32 @@ def test_anything_but_numbers_is_refused(parts: list[str], at: int, junk: str) -
     """Not only number characters: never read as numbers (true is not 1), at any size."""
     parts.insert(at % (len(parts) + 1), junk)
     for padding in ("", ",".join(["0.5"] * (NATIVE_BYTES // 4 + 1)) + ","):
-        assert read_numbers((padding + ",".join(parts)).encode()) is None
+        assert _read((padding + ",".join(parts)).encode()) is None
 
 
 def test_many_values_come_as_one_float64_array_and_few_or_too_many_as_a_list() -> None:
     many = b",".join([b"0.1"] * (NATIVE_BYTES // 3 + 1))
-    assert isinstance(read_numbers(many), np.ndarray)
-    assert read_numbers(b"1,2.5") == [1, 2.5]
+    assert isinstance(_read(many), np.ndarray)
+    assert _read(b"1,2.5") == [1, 2.5]
     # past the bound simdjson is not asked (a parser keeps its largest buffers)
     huge = b",".join([b"0.1"] * (MAX_NATIVE_BYTES // 4 + 1))
     assert len(huge) > MAX_NATIVE_BYTES
-    got = read_numbers(huge)
+    got = _read(huge)
     assert isinstance(got, list) and len(got) == MAX_NATIVE_BYTES // 4 + 1
     for bad in (b"1,,2", b"1,", b"-", b"1.", b"01", b"1e999", b"1 2"):
-        assert read_numbers(bad) is None
-        assert read_numbers(b",".join([b"1"] * NATIVE_BYTES) + b"," + bad) is None
+        assert _read(bad) is None
+        assert _read(b",".join([b"1"] * NATIVE_BYTES) + b"," + bad) is None
+
+
+def test_the_values_are_read_where_they_lie_in_the_body() -> None:
+    """Only the span between the brackets is read, whatever surrounds it."""
+    values = b",".join([b"0.25"] * 100)
+    body = b'{"inputs":[{"data":[' + values + b'],"shape":[50,2]}],"x":[true,"a"]}'
+    start = body.index(values)
+    got = read_numbers(body, start, start + len(values))
+    assert isinstance(got, np.ndarray) and got.tolist() == [0.25] * 100
+    small = b'{"data":[1,2.5],"y":[null]}'
+    assert read_numbers(small, 9, 14) == [1, 2.5]
 
 
 def test_threads_read_with_parsers_of_their_own() -> None:
@@ -100,7 +116,7 @@ def test_threads_read_with_parsers_of_their_own() -> None:
 
     def read(k: int) -> None:
         for _ in range(200):
-            got = read_numbers(bodies[k])
+            got = _read(bodies[k])
             if not isinstance(got, np.ndarray) or got[0] != k or got[-1] != k + 399:
                 failures.append(k)
 
