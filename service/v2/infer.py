@@ -25,7 +25,7 @@ from ..errors import (
 from ..inference import probabilities
 from .metadata import served_model
 from .response import encode_response, encode_row_response
-from .tensors import parse_request, plain_row
+from .tensors import parse_request, plain_binary_row, plain_row
 
 INFER_ROUTE = "/v2/models/{model_name}/infer"
 VERSIONED_INFER_ROUTE = "/v2/models/{model_name}/versions/{model_version}/infer"
@@ -61,8 +61,8 @@ async def infer_answer(
     settings = state.settings
     active = state.cache.active
     if version is None and active is not None and name == settings.model_name:
-        if header_length is None and encoding is None and active.row is not None:
-            plain = _plain_row_answer(name, active, body, settings.max_batch_rows)
+        if encoding is None and active.row is not None:
+            plain = _plain_row_answer(name, active, body, header_length, settings.max_batch_rows)
             if plain is not None:
                 return plain
     try:
@@ -96,11 +96,15 @@ async def infer_answer(
 
 
 def _plain_row_answer(
-    name: str, model: LoadedModel, body: bytes, max_rows: int
+    name: str, model: LoadedModel, body: bytes, header_length: bytes | None, max_rows: int
 ) -> tuple[int, Headers, bytes] | None:
-    """The answer to a plain one-row JSON request (see ``plain_row``), else None."""
+    """The answer to a plain one-row request, JSON or binary (see ``plain_row`` and
+    ``plain_binary_row``), else None."""
     assert model.row is not None
-    plain = plain_row(body, model.features, max_rows)
+    if header_length is None:
+        plain = plain_row(body, model.features, max_rows)
+    else:
+        plain = plain_binary_row(body, header_length, model.features, max_rows)
     if plain is None:
         return None
     row, outputs = plain

@@ -240,6 +240,71 @@ def _row_plan(
     return plan, values
 
 
+class _BinaryRowPlan(NamedTuple):
+    """The last one-row binary request's checked JSON header: any body that is this
+    header followed by one row of ``values`` bytes has the same plan."""
+
+    header: bytes
+    length: bytes  # Inference-Header-Content-Length as sent
+    features: tuple[str, ...]
+    max_rows: int
+    values: struct.Struct  # the row, little-endian FP32 or FP64
+    outputs: tuple[RequestedOutput, ...]
+
+
+_last_binary_plan: list[_BinaryRowPlan | None] = [None]
+
+
+def plain_binary_row(
+    body: bytes, header_length: bytes, features: tuple[str, ...], max_rows: int
+) -> tuple[tuple[float, ...], tuple[RequestedOutput, ...]] | None:
+    """``plain_row`` of a one-row request whose values follow its JSON header as bytes
+    (tritonclient's default): the row and outputs when the header is the last one
+    checked, or one that checks out; None for anything else (an id, a bad header, a
+    value that is not finite), which ``parse_request`` then takes and words."""
+    plan = _last_binary_plan[0]
+    if (
+        plan is None
+        or header_length != plan.length
+        or len(body) != len(plan.header) + plan.values.size
+        or not body.startswith(plan.header)
+        or plan.features != features
+        or plan.max_rows != max_rows
+    ):
+        plan = _binary_row_plan(body, header_length, features, max_rows)
+        if plan is None:
+            return None
+    row = plan.values.unpack_from(body, len(plan.header))
+    if not all(map(math.isfinite, row)):
+        return None
+    return row, plan.outputs
+
+
+def _binary_row_plan(
+    body: bytes, header_length: bytes, features: tuple[str, ...], max_rows: int
+) -> _BinaryRowPlan | None:
+    """The plan of a one-row binary request's header (kept as the last one), or None."""
+    try:
+        split = int(header_length)
+    except ValueError:
+        return None
+    if not 0 <= split <= min(len(body), _CACHED_HEADER_BYTES):
+        return None
+    header = body[:split]
+    if b'"id"' in header:  # an id: one per call
+        return None
+    try:
+        checked = _cached_header(header, len(body) - split, features, max_rows)
+    except BadRequest:
+        return None
+    if checked.n != 1 or checked.X is not None or checked.row is not None:
+        return None
+    values = _row_struct(checked.dtype.char, checked.f)
+    plan = _BinaryRowPlan(header, header_length, features, max_rows, values, checked.outputs)
+    _last_binary_plan[0] = plan
+    return plan
+
+
 def _split(header: bytes) -> tuple[bytes, int, int] | None:
     """The template (the header with its one "data" array emptied up to its first "]")
     and where the values start and end, when the template is small enough to keep.
@@ -285,6 +350,7 @@ def forget_checked_headers() -> None:
     """Empty every cache of checked headers (tests start from nothing with it)."""
     _TEMPLATES.clear()
     _last_row_plan[0] = None
+    _last_binary_plan[0] = None
     _cached_header.cache_clear()
 
 

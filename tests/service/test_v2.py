@@ -108,6 +108,18 @@ def test_tritonclient_infer_matches_predict_with_binary_and_json_tensors(server:
     assert binary.get_response()["id"] == "iris-150"
     assert "data" not in binary.get_output("label")
     assert as_json.get_output("label")["data"] == expected["labels"]
+    for i in (0, 60, 149, 0, 60):  # one row at a time, as most clients call: its own path
+        one = client.infer(MODEL, [features_input(X[i : i + 1])])
+        np.testing.assert_array_equal(
+            one.as_numpy("probabilities")[0], expected["probabilities"][i]
+        )
+        assert one.as_numpy("label")[0].decode() == expected["labels"][i]
+        assert "id" not in one.get_response()
+    tagged = client.infer(MODEL, [features_input(X[60:61])], request_id="row-60")
+    assert tagged.get_response()["id"] == "row-60"
+    np.testing.assert_array_equal(
+        tagged.as_numpy("probabilities")[0], expected["probabilities"][60]
+    )
     client.close()
 
 
@@ -570,3 +582,67 @@ def test_the_plain_one_row_path_reads_what_the_general_path_reads(datatype: str)
     assert tensors.plain_row(body("5.1,3.5"), ("a", "b", "c"), 10) is None  # other features
     huge = body(",".join(["1" + "0" * 600] * 2))
     assert tensors.plain_row(huge, model.features, 10) is None  # long: not plainly one row
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "FP64"])
+def test_the_plain_binary_row_reads_what_the_general_path_reads(datatype: str) -> None:
+    """``plain_binary_row`` gives the general path's row and outputs, or None and leaves
+    the request (and its 400) to it; a request id is never dropped by it."""
+    from types import SimpleNamespace
+
+    from service.errors import BadRequest
+    from service.v2 import tensors
+
+    model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
+    fmt = "<2f" if datatype == "FP32" else "<2d"
+    row_bytes = struct.calcsize(fmt)
+
+    def header(extra: str = "", shape: str = "[1,2]", size: int = row_bytes) -> bytes:
+        parameters = f'"parameters":{{"binary_data_size":{size}}}'
+        tensor = f'{{"name":"features","shape":{shape},"datatype":"{datatype}",{parameters}}}'
+        return f'{{"inputs":[{tensor}]{extra}}}'.encode()
+
+    def general(raw: bytes, length: int) -> Any:
+        try:
+            request = tensors.parse_request(raw, length, model, 10)
+        except BadRequest as exc:
+            return str(exc)
+        return tuple(request.row) if request.row is not None else None, request.outputs
+
+    def plain(raw: bytes, length: int) -> Any:
+        return tensors.plain_binary_row(raw, str(length).encode(), model.features, 10)
+
+    tensors.forget_checked_headers()
+    row = struct.pack(fmt, 5.1, 3.5)
+    cases = [
+        (header(), row),
+        (header(',"outputs":[{"name":"label","parameters":{"binary_data":false}}]'), row),
+        (header(',"parameters":{"binary_data_output":true}'), row),
+        (header(), struct.pack(fmt, -0.0, 1e-30)),
+        (header(',"id":"r-1"'), row),  # an id: only the general path answers it
+        (header(), row[:-1]),  # a byte short
+        (header(), row + b"\0"),  # a byte too many
+        (header(), struct.pack(fmt, float("nan"), 1)),
+        (header(), struct.pack(fmt, 1, float("inf"))),
+        (header(shape="[2,2]", size=2 * row_bytes), row * 2),  # two rows
+        (header(size=row_bytes + 1), row),  # a binary_data_size the shape does not take
+        (header(',"outputs":[{"name":"nope"}]'), row),
+        (b"{not json", row),
+    ]
+    answered = 0
+    for head, values in cases:
+        raw = head + values
+        want = general(raw, len(head))
+        got = plain(raw, len(head))
+        assert plain(raw, len(head)) == got, raw  # the same through the plan kept
+        if got is None:
+            assert isinstance(want, str) or b'"id"' in head or b"[2,2]" in head, raw
+        else:
+            assert got == want, raw
+            answered += 1
+    assert answered == 4
+    raw = header() + row
+    for length in (b"x", b"-1", str(len(raw) + 1).encode(), b"0", b"5"):
+        assert tensors.plain_binary_row(raw, length, model.features, 10) is None, length
+    assert plain(raw, len(header())) is not None
+    assert tensors.plain_binary_row(raw, str(len(header())).encode(), ("a", "b", "c"), 10) is None
