@@ -525,9 +525,9 @@ def _from_numbers(
     if n == 1 and dtype.itemsize == 4:
         return _fp32_row(X.tolist(), f)
     if dtype.itemsize == 4:  # FP32: rounded as the client's binary tensor would be
-        big = np.abs(X) > _FP32_MAX
-        if big.any():
-            _refuse_non_finite(big.reshape(n, f), "FP32")
+        # JSON numbers are never NaN: two reductions bound them, without a mask's arrays
+        if np.maximum.reduce(X) > _FP32_MAX or np.minimum.reduce(X) < -_FP32_MAX:
+            _refuse_non_finite((np.abs(X) > _FP32_MAX).reshape(n, f), "FP32")
         X = X.astype(np.float32).astype(np.float64)
     return X
 
