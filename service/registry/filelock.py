@@ -12,8 +12,11 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import IO
+from contextlib import AbstractContextManager, contextmanager
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:  # SQLAlchemy is not imported by the stdlib registry
+    from sqlalchemy import Engine
 
 # One thread of the process at a time, and re-entrant: opening a registry holds the
 # lock while it runs the migration, which takes it too.
@@ -51,3 +54,8 @@ def sqlite_file_lock(database: str | None) -> Iterator[None]:
                 del _held[path]
                 fcntl.flock(handle, fcntl.LOCK_UN)
                 handle.close()
+
+
+def engine_file_lock(engine: Engine) -> AbstractContextManager[None]:
+    """``sqlite_file_lock`` of a SQLAlchemy engine's file (nothing for PostgreSQL)."""
+    return sqlite_file_lock(engine.url.database if engine.dialect.name == "sqlite" else None)

@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
-from .filelock import sqlite_file_lock
+from .filelock import engine_file_lock
 from .records import SchemaOutdatedError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -58,8 +58,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     migrated while this one waited for the lock).
     """
     postgres = engine.dialect.name == "postgresql"
-    sqlite_file = engine.url.database if engine.dialect.name == "sqlite" else None
-    with sqlite_file_lock(sqlite_file), engine.connect() as connection:
+    with engine_file_lock(engine), engine.connect() as connection:
         if postgres:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
             connection.commit()

@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from .filelock import sqlite_file_lock
+from .filelock import engine_file_lock
 from .records import (
     JOB_ACTIVE,
     JOB_FINISHED,
@@ -524,9 +524,8 @@ def engine_for(url: str) -> Engine:
 def open_sql_registry(url: str) -> SQLRegistry:
     """``SQLRegistry`` at ``url``: SQLite is migrated as needed, PostgreSQL only checked."""
     engine = engine_for(url)
-    sqlite_file = engine.url.database if engine.dialect.name == "sqlite" else None
     try:
-        with sqlite_file_lock(sqlite_file):  # processes opening one new file: one migrates
+        with engine_file_lock(engine):  # processes opening one new file: one migrates
             if _stored_revision(engine) != HEAD_REVISION:
                 from . import migrate  # Alembic is imported only when there is work or a refusal
 
