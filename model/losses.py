@@ -19,8 +19,10 @@ import numpy as np
 from model.activations import row_max, row_sum
 from model.types import FloatArray, IntArray
 
-# Probabilities are clipped to [EPS, 1 - EPS] before any division by them (dJ/da).
-EPS = 1e-12
+# dJ/da is computed from the logits: 1 / sigma(z) = 1 + exp(-z), and 1 / softmax(z)_k =
+# sum_j exp(z_j - z_k), exact even where a rounds to 0 or 1. Exponents are capped at
+# MAX_EXPONENT, so a value beyond float64's range reads about 8e307 instead of inf.
+MAX_EXPONENT = 709.0
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,13 @@ class BinaryCrossEntropy:
         per_unit = np.maximum(z, 0.0) - z * T + np.log1p(np.exp(-np.abs(z)))
         return float(per_unit.sum() / z.shape[0])
 
-    def grad_output(self, a: FloatArray, T: FloatArray) -> FloatArray:
-        """dJ/da = (-t / a + (1 - t) / (1 - a)) / n. Shapes: a, T (n, 1)."""
-        a = np.clip(a, EPS, 1.0 - EPS)
-        return (-T / a + (1.0 - T) / (1.0 - a)) / a.shape[0]
+    def grad_output(self, z: FloatArray, T: FloatArray) -> FloatArray:
+        """dJ/da = (-t / a + (1 - t) / (1 - a)) / n for a = sigmoid(z), from the logits:
+        -t (1 + exp(-z)) + (1 - t) (1 + exp(z)). Shapes: z, T (n, 1)."""
+        with np.errstate(over="ignore"):
+            inverse_a = 1.0 + np.exp(np.minimum(-z, MAX_EXPONENT))
+            inverse_1_minus_a = 1.0 + np.exp(np.minimum(z, MAX_EXPONENT))
+        return (-T * inverse_a + (1.0 - T) * inverse_1_minus_a) / z.shape[0]
 
     def delta(self, a: FloatArray, T: FloatArray) -> FloatArray:
         """dJ/dz = (a - T) / n. Shapes: a, T (n, 1)."""
@@ -63,9 +68,13 @@ class CategoricalCrossEntropy:
         # sum over rows of lse * sum_k T_k - sum_k T_k z_k, as two whole-array sums.
         return float(((log_sum_exp * T).sum() - (z * T).sum()) / z.shape[0])
 
-    def grad_output(self, a: FloatArray, T: FloatArray) -> FloatArray:
-        """dJ/da = -T / a / n. Shapes: a, T (n, k)."""
-        return -T / np.clip(a, EPS, None) / a.shape[0]
+    def grad_output(self, z: FloatArray, T: FloatArray) -> FloatArray:
+        """dJ/da = -T / a / n for a = softmax(z), from the logits: 1 / a_k is
+        sum_j exp(z_j - z_k). Shapes: z, T (n, k)."""
+        gaps = np.minimum(z[:, None, :] - z[:, :, None], MAX_EXPONENT)  # [i, k, j]: z_j - z_k
+        with np.errstate(over="ignore"):  # a sum past float64's range is capped below
+            inverse_a = np.minimum(np.exp(gaps).sum(axis=2), np.finfo(np.float64).max)
+        return -T * inverse_a / z.shape[0]
 
     def delta(self, a: FloatArray, T: FloatArray) -> FloatArray:
         """dJ/dz = (a - T) / n. Shapes: a, T (n, k)."""

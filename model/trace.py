@@ -164,7 +164,7 @@ def _trace(
     a = net.forward(X)
     assert net.layers[-1].z is not None
     loss = loss_fn.value(net.layers[-1].z, T)
-    grad_y = loss_fn.grad_output(a, T)
+    grad_y = loss_fn.grad_output(net.layers[-1].z, T)
     grad_outputs, deltas, g = _backward_keeping_values(net, grad_y, loss_fn.delta(a, T))
     analytic = np.concatenate((net.grad, g.ravel()))
     numeric_theta, numeric_X = numerical_gradients(net, X, T, epsilon)

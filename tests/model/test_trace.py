@@ -149,3 +149,16 @@ def test_trace_dataclasses_are_frozen() -> None:
         trace.loss = 0.0  # type: ignore[misc]
     with pytest.raises(AttributeError):
         trace.layers[0].name = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_a_saturated_output_keeps_the_chain_rule_in_the_trace(label: int) -> None:
+    # y = sigma(30) is 1 - 9.4e-14: dJ/dy for t = 0 is 1 + e^30, and dJ/dy * dy/dz = y - t.
+    net = Network.from_spec([{"weights": [[30.0]], "bias": None, "activation": "sigmoid"}])
+    trace = trace_backprop(net, [1.0], label).to_dict()
+    out = trace["layers"][-1]
+    expected = -(1 + np.exp(-30.0)) if label else 1 + np.exp(30.0)
+    assert trace["grad_loss_output"] == pytest.approx([expected], rel=1e-12)
+    assert out["grad_output"] == trace["grad_loss_output"]
+    through = np.array(out["grad_output"]) * np.array(out["activation_derivative"])
+    np.testing.assert_allclose(through, out["grad_pre_activation"], rtol=1e-3)
