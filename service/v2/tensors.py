@@ -29,7 +29,9 @@ OUTPUT_NAMES = ("probabilities", "label")
 INPUT_DATATYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 _NUMBER = (float, int)  # `type(True) is bool`: booleans are refused
 _NUMBER_TYPES = frozenset(_NUMBER)
-_FP32_MAX = float(np.finfo(np.float32).max)
+# The least magnitude that rounds to infinity in FP32 (half an ulp above its maximum):
+# 3.4028235e38, the maximum as written shortest, is below it and rounds to the maximum.
+_FP32_LIMIT = (2 - 2**-24) * 2.0**127
 
 
 class RequestedOutput(NamedTuple):
@@ -206,7 +208,7 @@ def plain_row(
         return None
     if plan.fp32 is None:
         return tuple(map(float, data)), plan.outputs
-    if max(map(abs, data)) > _FP32_MAX:
+    if max(map(abs, data)) >= _FP32_LIMIT:
         return None
     return plan.fp32.unpack(plan.fp32.pack(*data)), plan.outputs
 
@@ -526,8 +528,8 @@ def _from_numbers(
         return _fp32_row(X.tolist(), f)
     if dtype.itemsize == 4:  # FP32: rounded as the client's binary tensor would be
         # JSON numbers are never NaN: two reductions bound them, without a mask's arrays
-        if np.maximum.reduce(X) > _FP32_MAX or np.minimum.reduce(X) < -_FP32_MAX:
-            _refuse_non_finite((np.abs(X) > _FP32_MAX).reshape(n, f), "FP32")
+        if np.maximum.reduce(X) >= _FP32_LIMIT or np.minimum.reduce(X) <= -_FP32_LIMIT:
+            _refuse_non_finite((np.abs(X) >= _FP32_LIMIT).reshape(n, f), "FP32")
         X = X.astype(np.float32).astype(np.float64)
     return X
 
@@ -535,8 +537,8 @@ def _from_numbers(
 def _fp32_row(data: list[float], f: int) -> tuple[float, ...]:
     """One row of JSON numbers rounded to FP32 (as a client's binary tensor would be),
     or the 400 for a number beyond FP32's range, as the array path words it."""
-    if max(map(abs, data)) > _FP32_MAX:
-        _refuse_non_finite(np.array([[abs(v) > _FP32_MAX for v in data]]), "FP32")
+    if max(map(abs, data)) >= _FP32_LIMIT:
+        _refuse_non_finite(np.array([[abs(v) >= _FP32_LIMIT for v in data]]), "FP32")
     fp32 = _row_struct("f", f)
     return fp32.unpack(fp32.pack(*data))
 

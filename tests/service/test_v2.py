@@ -487,6 +487,36 @@ def test_a_json_header_checked_through_its_template_answers_as_a_fresh_check(
         assert outcome(body(values)) == fresh[values], values
 
 
+@pytest.mark.parametrize("rows", [1, 2, 300])  # one row, the array, simdjson's array
+def test_fp32_json_values_that_round_to_its_maximum_are_taken(rows: int) -> None:
+    """3.4028235e38 is FP32's maximum written shortest (as orjson writes a float32): it
+    rounds to the maximum, as a binary FP32 tensor holds it; half an ulp more is a 400."""
+    from types import SimpleNamespace
+
+    from service.v2 import tensors
+
+    model: Any = SimpleNamespace(features=("petal_length", "petal_width"))
+    largest = float(np.finfo(np.float32).max)
+
+    def body(value: str) -> bytes:
+        data = ",".join([value, "-" + value] * rows)
+        tensor = f'"name":"features","shape":[{rows},2],"datatype":"FP32","data":[{data}]'
+        return f'{{"inputs":[{{{tensor}}}]}}'.encode()
+
+    tensors.forget_checked_headers()
+    for _ in range(2):  # checked afresh, then through the template (and the plain row)
+        for value in ("3.4028235e38", "3.40282356e38", repr(largest)):
+            request = _parsed_or_message(body(value), model, 1000)
+            assert not isinstance(request, str), (value, request)
+            assert request.X.tolist() == [[largest, -largest]] * rows
+            if rows == 1:
+                plain = tensors.plain_row(body(value), model.features, 1000)
+                assert plain is not None and plain[0] == (largest, -largest)
+        for value in ("3.4028235677973366e38", "3.4028236e38", "1e39"):
+            message = _parsed_or_message(body(value), model, 1000)
+            assert isinstance(message, str) and "not a finite FP32" in message, value
+
+
 def test_a_json_template_is_kept_only_for_the_input_data_itself() -> None:
     from types import SimpleNamespace
 

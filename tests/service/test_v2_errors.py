@@ -83,11 +83,14 @@ def assert_v2_error(response: httpx.Response, status: int, needle: str) -> None:
             "beyond a double's range",
         ),
         (orjson.dumps({"inputs": [tensor(data=[5.1, 1e39])]}), "not a finite FP32"),
-        # Just past FP32's largest value (it would round down to it): refused alike by
-        # the one-row path and the array path.
-        (orjson.dumps({"inputs": [tensor(data=[5.1, 3.40282356e38])]}), "not a finite FP32"),
+        # Half an ulp past FP32's largest value, which rounds to infinity: refused alike
+        # by the one-row path and the array path.
         (
-            orjson.dumps({"inputs": [tensor(shape=[2, 2], data=[5.1, 3.5, 5.1, -3.40282356e38])]}),
+            orjson.dumps({"inputs": [tensor(data=[5.1, 3.4028235677973366e38])]}),
+            "not a finite FP32",
+        ),
+        (
+            orjson.dumps({"inputs": [tensor(shape=[2, 2], data=[5.1, 3.5, 5.1, -3.4028236e38])]}),
             "not a finite FP32",
         ),
         (
