@@ -67,7 +67,11 @@ def parse_infer(request: Any, model: LoadedModel, max_rows: int) -> tuple[InferR
         )
         blobs.append(blob)
     outputs = [{"name": o.name, "parameters": _parameters(o.parameters)} for o in request.outputs]
-    header = orjson.dumps({"inputs": tensors, "outputs": outputs})
+    payload: dict[str, Any] = {"inputs": tensors, "outputs": outputs}
+    refused = _parameters(request.parameters)
+    if refused:  # the request's own parameters: refused by name, as REST refuses them
+        payload["parameters"] = refused
+    header = orjson.dumps(payload)
     try:
         parsed = parse_request(b"".join((header, *blobs)), len(header), model, max_rows)
     except BadRequest as exc:
@@ -98,13 +102,13 @@ def _packed(tensor: Any, model: LoadedModel, max_rows: int) -> bytes:
     if field is None:
         return b""  # the datatype itself is refused by the REST checks
     values = getattr(tensor.contents, field)
-    if not values:
-        used = [name for name in _TYPED_FIELDS if getattr(tensor.contents, name)]
-        if used:
-            raise BadRequest(
-                f"input {tensor.name!r} has datatype {tensor.datatype} but its values are in "
-                f"{used[0]}; {tensor.datatype} values go in {field}"
-            )
+    others = [name for name in _TYPED_FIELDS if name != field and getattr(tensor.contents, name)]
+    if others:  # values of another datatype, instead of the right ones or beside them
+        where = f"also in {others[0]}" if values else f"in {others[0]}"
+        raise BadRequest(
+            f"input {tensor.name!r} has datatype {tensor.datatype} but its values are {where}; "
+            f"{tensor.datatype} values go in {field} only"
+        )
     shape = list(tensor.shape)
     f = len(model.features)
     if len(shape) == 2 and shape[1] == f and 1 <= shape[0] <= max_rows:

@@ -215,13 +215,18 @@ def raw_request(X: np.ndarray, datatype: str, **fields: Any) -> tuple[Any, bytes
     outputs = fields.get("outputs", [])
     for output in outputs:
         request.outputs.add(name=output)
+    parameters = fields.get("parameters", {})
+    for key, value in parameters.items():
+        kind = "string_param" if isinstance(value, str) else "int64_param"
+        setattr(request.parameters[key], kind, value)
     tensor = {
         "name": name,
         "datatype": datatype,
         "shape": shape,
         "parameters": {"binary_data_size": len(blob)},
     }
-    header = orjson.dumps({"inputs": [tensor], "outputs": [{"name": o} for o in outputs]})
+    payload = {"inputs": [tensor], "outputs": [{"name": o} for o in outputs]}
+    header = orjson.dumps(payload | ({"parameters": parameters} if parameters else {}))
     return request, header + blob, len(header)
 
 
@@ -236,6 +241,16 @@ BAD_TENSORS = {
     "no rows": (np.zeros((0, 2)), "FP64", {}),
     "unknown output": (np.zeros((1, 2)), "FP64", {"outputs": ["logits"]}),
     "output asked twice": (np.zeros((1, 2)), "FP64", {"outputs": ["label", "label"]}),
+    "classification asked by the request": (
+        np.zeros((1, 2)),
+        "FP64",
+        {"parameters": {"classification": 2}},
+    ),
+    "shared memory named by the request": (
+        np.zeros((1, 2)),
+        "FP64",
+        {"parameters": {"shared_memory_region": "region"}},
+    ),
 }
 
 
@@ -255,7 +270,7 @@ def test_a_bad_tensor_is_invalid_argument_worded_as_rest(served: GrpcServer, cas
     assert caught.value.details() == rest.json()["error"]
 
 
-def typed_request(datatype: str, shape: list[int], **contents: list[float]) -> Any:
+def typed_request(datatype: str, shape: list[int], **contents: list[Any]) -> Any:
     request = pb.ModelInferRequest(model_name=MODEL)
     tensor = request.inputs.add(name="features", datatype=datatype, shape=shape)
     for field, values in contents.items():
@@ -295,6 +310,19 @@ GRPC_ONLY = {
     "typed field of another datatype": (
         lambda: typed_request("FP32", [1, 2], fp64_contents=[1, 2]),
         "input 'features' has datatype FP32 but its values are in fp64_contents",
+    ),
+    "typed field beside the right one": (
+        lambda: typed_request("FP64", [1, 2], fp64_contents=[1, 2], fp32_contents=[1, 2]),
+        "input 'features' has datatype FP64 but its values are also in fp32_contents; "
+        "FP64 values go in fp64_contents only",
+    ),
+    "integers beside FP32 values": (
+        lambda: typed_request("FP32", [1, 2], fp32_contents=[1, 2], int_contents=[1, 2]),
+        "its values are also in int_contents",
+    ),
+    "bytes beside FP32 values": (
+        lambda: typed_request("FP32", [1, 2], fp32_contents=[1, 2], bytes_contents=[b"1"]),
+        "its values are also in bytes_contents",
     ),
     "typed NaN": (
         lambda: typed_request("FP64", [1, 2], fp64_contents=[1.0, float("nan")]),
