@@ -106,7 +106,7 @@ def parse_request(
     header, binary = body[:split], body[split:]
     if not binary:
         checked = _json_header(header, model.features, max_rows)
-    elif split > _CACHED_HEADER_BYTES or b'"id"' in header:  # an id: one per call
+    elif split > _CACHED_HEADER_BYTES or _may_name_an_id(header):  # an id: one per call
         checked = _check_header(header, len(binary), model.features, max_rows)
     else:
         checked = _cached_header(header, len(binary), model.features, max_rows)
@@ -293,7 +293,7 @@ def _binary_row_plan(
     if not 0 <= split <= min(len(body), _CACHED_HEADER_BYTES):
         return None
     header = body[:split]
-    if b'"id"' in header:  # an id: one per call
+    if _may_name_an_id(header):  # an id: one per call
         return None
     try:
         checked = _cached_header(header, len(body) - split, features, max_rows)
@@ -328,7 +328,7 @@ def _split(header: bytes) -> tuple[bytes, int, int] | None:
 def _json_header(header: bytes, features: tuple[str, ...], max_rows: int) -> _Header:
     """``_check_header`` of a header with JSON data, through its template when it has one."""
     split = _split(header)
-    if split is None or b'"id"' in split[0]:  # an id: one per call, no template to keep
+    if split is None or _may_name_an_id(split[0]):  # an id: one per call, no template kept
         return _check_header(header, 0, features, max_rows)
     template, start, end = split
     key = (template, features, max_rows)
@@ -354,6 +354,12 @@ def forget_checked_headers() -> None:
     _last_row_plan[0] = None
     _last_binary_plan[0] = None
     _cached_header.cache_clear()
+
+
+def _may_name_an_id(header: bytes) -> bool:
+    """Whether a JSON header may hold the key "id": written plainly, or spelled with a
+    \\u escape ("\\u0069d"). Any such escape takes the paths that parse every key."""
+    return b'"id"' in header or b"\\u" in header
 
 
 def _number_characters(values: bytes) -> bool:

@@ -169,6 +169,29 @@ def test_json_data_flat_nested_fp64_and_no_content_type(server: Server) -> None:
         np.testing.assert_array_equal(got, expected["probabilities"])
 
 
+@pytest.mark.parametrize("key", ["\\u0069d", "i\\u0064", "\\u0069\\u0064"])
+def test_an_id_key_written_with_escapes_is_echoed_on_every_path(server: Server, key: str) -> None:
+    """JSON may spell "id" with escapes: the fast paths must not take such a header as
+    one without an id, on the first call or later ones."""
+    infer = f"/v2/models/{MODEL}/infer"
+    tensor = '"name":"features","datatype":"FP32","shape":[{n},2]'
+    for n, data in ((1, "5.1,3.5"), (1, "6.7,3.1"), (2, "5.1,3.5,6.7,3.1"), (1, "5.0,3.4")):
+        body = f'{{"{key}":"json-{n}","inputs":[{{{tensor.format(n=n)},"data":[{data}]}}]}}'
+        answer = server.post(infer, content=body.encode())
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["id"] == f"json-{n}", body
+    sized = '"parameters":{"binary_data_size":8}'
+    head = f'{{"{key}":"bin","inputs":[{{{tensor.format(n=1)},{sized}}}]}}'.encode()
+    for row in ((5.1, 3.5), (6.7, 3.1), (5.0, 3.4)):
+        answer = server.post(
+            infer,
+            content=head + struct.pack("<2f", *row),
+            headers={"Inference-Header-Content-Length": str(len(head))},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["id"] == "bin"
+
+
 def test_binary_tensors_on_the_wire(server: Server) -> None:
     """The extension's byte layout, read without the Triton client."""
     X = iris_rows(server.get("/model").json()["features"])[98:102]
