@@ -4,7 +4,8 @@
 ``codegen``); ``tensors`` turns a ``ModelInferRequest`` into the checked request of
 the REST V2 path (``service.v2.tensors``: same checks, same wording) and writes the
 answer; ``servicer`` answers the six methods; ``health`` is ``grpc.health.v1.Health``;
-``server`` starts and stops the ``grpc.aio`` server from the app's lifespan.
+``unimplemented`` refuses every other method; ``server`` starts and stops the
+``grpc.aio`` server from the app's lifespan.
 
 The generated messages register ``inference.*`` in protobuf's default pool, as
 every copy of the protocol does (tritonclient's among them), and two copies cannot

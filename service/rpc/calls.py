@@ -72,18 +72,21 @@ def observe(route: str, code: grpc.StatusCode, seconds: float) -> None:
     children[1].observe(seconds)
 
 
-def _log_access(route: str, code: grpc.StatusCode, elapsed: float, rid: str) -> None:
-    """The call's access line, with the fields of HTTP's (``status`` is the code's name)."""
+def log_access(path: str, route: str, code: grpc.StatusCode, elapsed: float, rid: str) -> None:
+    """The call's access line, with the fields of HTTP's (``path`` is the method called,
+    ``route`` the one that answered, ``status`` the code's name)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     log.info(
         "%s %s %s %.2fms",
         PROTOCOL_METHOD,
-        route,
+        path,
         code.name,
         elapsed * 1000,
         extra={
             "request_id": rid,
             "method": PROTOCOL_METHOD,
-            "path": route,
+            "path": path,
             "route": route,
             "status": code.name,
             "duration_ms": round(elapsed * 1000, 3),
@@ -155,8 +158,7 @@ def observed(service: str, request_type: Any) -> Callable[[Method[Servicer]], Me
             finally:
                 elapsed = time.perf_counter() - start
                 observe(route, code, elapsed)
-                if log.isEnabledFor(logging.INFO):
-                    _log_access(route, code, elapsed, rid)
+                log_access(route, route, code, elapsed, rid)
 
         return call
 

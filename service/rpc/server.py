@@ -19,9 +19,11 @@ from typing import Any
 import grpc
 
 from .calls import unary_handlers
+from .health import SERVICE as HEALTH_SERVICE
 from .health import HealthServicer, handlers
 from .ports import address
 from .servicer import METHODS, SERVICE, InferenceServicer
+from .unimplemented import Unimplemented
 
 log = logging.getLogger("backprop.rpc")
 
@@ -54,7 +56,10 @@ async def start_grpc(app: Any) -> GrpcServer:
     )
     health = HealthServicer(app.state, settings.reload_interval)
     inference = InferenceServicer(app.state, app.version)
-    server.add_generic_rpc_handlers((unary_handlers(SERVICE, inference, METHODS), handlers(health)))
+    offered = f"{SERVICE} ({', '.join(METHODS)}) and {HEALTH_SERVICE} (Check, Watch)"
+    server.add_generic_rpc_handlers(
+        (unary_handlers(SERVICE, inference, METHODS), handlers(health), Unimplemented(offered))
+    )
     where = address(settings.host, settings.grpc_port)
     try:
         server.add_insecure_port(where)

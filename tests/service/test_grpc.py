@@ -204,6 +204,38 @@ def test_request_id_metadata_metrics_and_access_line(served: GrpcServer) -> None
     assert f'backprop_http_request_duration_seconds_count{{method="GRPC",{route}}}' in scrape
 
 
+def test_methods_not_offered_are_unimplemented_with_the_request_id(served: GrpcServer) -> None:
+    """Triton's other methods, streaming ones too, and unknown ones: UNIMPLEMENTED, with
+    the call's id in the trailers, an access line and a count, as every other call."""
+    stub = served.stub()
+    request = pb.ModelInferRequest(model_name=MODEL)
+    tagged = (("x-request-id", "stream-1"),)
+    calls = {
+        "stream-1": lambda: list(stub.ModelStreamInfer(iter([request]), metadata=tagged)),
+        "index-1": lambda: stub.RepositoryIndex(
+            pb.RepositoryIndexRequest(), metadata=(("x-request-id", "index-1"),), timeout=10
+        ),
+        "nope-1": lambda: grpc.insecure_channel(served.target).unary_unary("/no.Such/Method")(
+            b"", metadata=(("x-request-id", "nope-1"),), timeout=10
+        ),
+    }
+    for rid, call in calls.items():
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED, rid
+        assert ("x-request-id", rid) in tuple(caught.value.trailing_metadata()), rid
+        assert "is not a method of this server" in caught.value.details()
+    log = served.http.wait_for_log("id=nope-1")
+    assert "GRPC /inference.GRPCInferenceService/ModelStreamInfer UNIMPLEMENTED" in log
+    assert "GRPC /no.Such/Method UNIMPLEMENTED" in log
+    scrape = served.http.get("/metrics").text
+    assert (
+        'backprop_http_requests_total{method="GRPC",route="unmatched",status="UNIMPLEMENTED"} 3.0'
+        in scrape
+    ), [line for line in scrape.splitlines() if "unmatched" in line]
+    assert served.client().is_server_live()  # the server is none the worse
+
+
 def raw_request(X: np.ndarray, datatype: str, **fields: Any) -> tuple[Any, bytes, int]:
     """The same request as a gRPC message and as a REST binary body (and its JSON length)."""
     name = fields.get("name", "features")
