@@ -11,6 +11,9 @@ import numpy as np
 from model.network import Network
 from model.types import FloatArray
 
+MAX_INDEX_DIGITS = 18  # a class index written longer than this is no class's
+SHOWN = 80  # characters of a refused label quoted back
+
 
 def default_classes(network: Network) -> list[str]:
     """Class names of a bare network: "0", "1", ... (a sigmoid output has two)."""
@@ -33,19 +36,32 @@ def label_index(label: str | int | float, classes: list[str]) -> int:
     """The class index of a label given as a class name or an index (also "1" or 1.0)."""
     index: int | None = None
     if isinstance(label, str):
+        digits = label.strip().lstrip("+")
         if label in classes:
             index = classes.index(label)
-        elif label.strip().lstrip("+").isdigit():
-            index = int(label)
+        elif digits.isdigit() and len(digits) <= MAX_INDEX_DIGITS:
+            index = int(digits)
+    elif isinstance(label, int) and not isinstance(label, bool):
+        index = label  # of any size: never converted to a float, which could overflow
     elif isinstance(label, Real) and not isinstance(label, bool):
         if math.isfinite(label) and float(label).is_integer():
             index = int(label)
     if index is None or not 0 <= index < len(classes):
         numbers = "0/1" if len(classes) == 2 else f"0 to {len(classes) - 1}"
         raise ValueError(
-            f"label must be {numbers} or one of {', '.join(map(repr, classes))}, got {label!r}"
+            f"label must be {numbers} or one of {', '.join(map(repr, classes))}, "
+            f"got {_shown(label)}"
         )
     return index
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short: a label may be thousands of characters long (and an
+    int of more than 4,300 digits has no repr at all)."""
+    if isinstance(value, int) and not -(10**SHOWN) < value < 10**SHOWN:
+        return f"an integer of more than {SHOWN} digits"
+    text = repr(value)
+    return text if len(text) <= SHOWN else f"{text[: SHOWN - 3]}..."
 
 
 def target_row(index: int, network: Network) -> FloatArray:

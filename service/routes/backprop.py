@@ -47,8 +47,9 @@ MAX_TRACE_PARAMETERS = 10_000
 
 
 def _label(raw: str) -> int | str:
-    """A query label: an integer class index (0/1 for binary) or a class name."""
-    return int(raw) if _INTEGER.match(raw.strip()) else raw
+    """A query label: an integer class index (0/1 for binary) or a class name (a number
+    too long to be an index stays a string, refused by ``label_index``)."""
+    return int(raw) if len(raw) <= 24 and _INTEGER.match(raw.strip()) else raw
 
 
 def _named_sample(request: Request, features: tuple[str, ...]) -> list[float] | None:

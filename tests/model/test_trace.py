@@ -80,10 +80,16 @@ def test_binary_labels_accept_numbers_and_class_names(
     assert trace.to_dict()["target"] == [target]
 
 
-@pytest.mark.parametrize("label", [2, -1, 0.5, "rose", True, None, float("nan")])
+@pytest.mark.parametrize(
+    "label",
+    [2, -1, 0.5, "rose", True, None, float("nan"), 10**309, "9" * 309, "9" * 5000]
+    + [pytest.param(-(10**5000), id="an int past str()'s 4,300 digits")],
+)
 def test_bad_labels_are_refused_with_the_choices(default_model: Classifier, label: object) -> None:
-    with pytest.raises(ValueError, match="label must be 0/1 or one of 'not-setosa', 'setosa'"):
+    # Integers past float64 (10**309) or past str()'s 4,300 digits are refused alike.
+    with pytest.raises(ValueError, match="label must be 0/1 or one of 'not-setosa', 'setosa'") as e:
         trace_backprop(default_model, [5.0, 3.0], label)  # type: ignore[arg-type]
+    assert len(str(e.value)) < 200  # a long label is quoted cut short
 
 
 def test_species_labels_by_index_or_name(species_model: Classifier) -> None:

@@ -150,11 +150,24 @@ def test_posted_weights_give_the_same_trace(server: Server) -> None:
         "sepal_length=5&sepal_width=x&label=1",
         "x=5&x=3&label=rose",
         "label=1",
+        "weights=lecture&x=5&x=3&label=" + "9" * 309,  # past float64 as a number
+        "weights=lecture&x=5&x=3&label=" + "9" * 4301,  # past int()'s digits
+        "x=5&x=3&label=" + "9" * 5000,  # and on a stored model
     ],
 )
 def test_bad_queries_are_422(server: Server, query: str) -> None:
     response = server.get(f"/backprop?{query}")
     assert response.status_code == 422, (query, response.text)
+
+
+@pytest.mark.parametrize("label", [10**309, -(10**400), 2**64, "9" * 309])
+def test_a_huge_label_in_the_body_is_422(server: Server, label: object) -> None:
+    body = b'{"x": [5, 3], "weights": "lecture", "label": %s}' % str(label).encode()
+    if isinstance(label, str):
+        body = body.replace(label.encode(), b'"' + label.encode() + b'"')
+    response = server.post("/backprop", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "label must be 0/1" in response.text and len(response.text) < 600
 
 
 @pytest.mark.parametrize(
