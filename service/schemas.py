@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+from model.config import MAX_BATCH_SIZE
+from model.data import MAX_CLASSES
 
 IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 MAX_TABLE_ROWS = 100_000
 MAX_TABLE_FEATURES = 64
+
+
+def _not_blank(name: str) -> str:
+    if not name.strip():
+        raise ValueError(f"a feature name must hold a character other than spaces, got {name!r}")
+    return name
+
+
+# A column's name: what the trainer takes (checked here, so a job is never queued to fail).
+FeatureName = Annotated[
+    str, AfterValidator(_not_blank), WithJsonSchema({"type": "string", "pattern": r"\S"})
+]
 
 
 class ErrorResponse(BaseModel):
@@ -111,9 +126,11 @@ class TableData(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
-    feature_names: list[str] = Field(min_length=1, max_length=1000)
+    feature_names: list[FeatureName] = Field(min_length=1, max_length=1000)
     rows: list[list[float]] = Field(min_length=2, max_length=MAX_TABLE_ROWS)
-    labels: list[str] = Field(min_length=2, max_length=MAX_TABLE_ROWS)
+    labels: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=2, max_length=MAX_TABLE_ROWS
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TableData:
@@ -131,8 +148,11 @@ class TableData(BaseModel):
             raise ValueError(
                 f"data.labels has {len(self.labels)} entries for {len(self.rows)} rows"
             )
-        if len(set(self.labels)) < 2:
+        classes = len(set(self.labels))
+        if classes < 2:
             raise ValueError("data.labels must hold at least 2 distinct labels")
+        if classes > MAX_CLASSES:
+            raise ValueError(f"data.labels may name at most {MAX_CLASSES} classes, got {classes}")
         return self
 
 
@@ -154,7 +174,7 @@ class TrainRequest(BaseModel):
         "the fast choice for large tables).",
     )
     learning_rate: float | None = Field(None, gt=0, le=10)
-    batch_size: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE)
     max_epochs: int | None = Field(None, ge=1, le=100_000)
     tolerance: float | None = Field(None, ge=0)
     standardize: bool | None = None
