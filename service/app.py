@@ -23,9 +23,9 @@ from .errors import install_error_handler
 from .fastpath import serve_fast
 from .follow import follow_pointer
 from .jobs import JobRunner
-from .limits import state_limits_in_openapi
 from .logs import access, configure_logging
 from .middleware import RequestContext
+from .openapi import state_contract_in_openapi
 from .registry import PointerWatcher
 from .settings import Settings
 from .store import new_id, now_iso
@@ -232,5 +232,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.token = _token(settings)
     install_error_handler(app)
     install_registry_error_handler(app)
-    state_limits_in_openapi(app, settings.max_train_epochs)
+    state_contract_in_openapi(app, settings.max_train_epochs)
     return app

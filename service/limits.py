@@ -3,14 +3,12 @@
 ``BACKPROP_MAX_TRAIN_EPOCHS`` caps ``max_epochs`` below the schema's 100,000: a
 job asking for more is a 422 naming the field, a job that does not say gets the
 default or the cap, whichever is smaller, and the served OpenAPI schema states the
-cap (so clients and fuzzers see the same contract the server enforces).
+cap (``service.openapi``: clients and fuzzers see the contract the server enforces).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from fastapi import FastAPI
 
 from .errors import InvalidInput
 
@@ -31,22 +29,3 @@ def bound_epochs(given: dict[str, Any], default: int, limit: int) -> None:
             f"got {asked}",
             "less_than_equal",
         )
-
-
-def state_limits_in_openapi(app: FastAPI, max_epochs: int) -> None:
-    """Make ``app.openapi()`` show the configured cap on ``max_epochs``."""
-    if max_epochs >= SCHEMA_MAX_EPOCHS:
-        return
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            field = schema["components"]["schemas"]["TrainRequest"]["properties"]["max_epochs"]
-            for option in field.get("anyOf", [field]):
-                if option.get("type") == "integer":
-                    option["maximum"] = max_epochs
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
