@@ -22,7 +22,14 @@ from . import metrics
 from .errors import ModelNotFound, ServiceError, error_body
 from .inference import predict_answer_bytes
 from .logs import ACCESS_LOGGER, access
-from .middleware import new_request_id, read_body, too_large, valid_request_id
+from .middleware import (
+    ClientGone,
+    gone_status,
+    new_request_id,
+    read_body,
+    too_large,
+    valid_request_id,
+)
 from .store import is_valid_version
 from .v2.infer import HEADER_LENGTH, INFER_ROUTE, VERSIONED_INFER_ROUTE, infer_answer
 
@@ -106,6 +113,8 @@ async def serve_fast(
         metrics.observe_request(route, "POST", status, time.perf_counter() - start)
         observed = True
         await send({"type": "http.response.body", "body": answer})
+    except ClientGone:  # no one to answer
+        status = gone_status(scope)
     finally:
         elapsed = time.perf_counter() - start
         if not observed:

@@ -24,6 +24,20 @@ Message = MutableMapping[str, Any]
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
+# A request whose connection closed before its answer: nginx's "client closed request",
+# unless the server closed it (``service.slowclient`` puts its answer's status here).
+CLIENT_GONE = 499
+CLOSED_BY_SERVER = "backprop.closed_with"
+
+
+class ClientGone(Exception):
+    """The connection closed before the request's body had arrived."""
+
+
+def gone_status(scope: Scope) -> int:
+    """The status to log for a request whose connection closed before its answer."""
+    return int(scope.get(CLOSED_BY_SERVER, CLIENT_GONE))
+
 
 class RequestContext:
     """Tags each request with an id, logs one line, counts it, bounds its body."""
@@ -51,9 +65,23 @@ class RequestContext:
                 metrics.observe_request(_route_template(scope), scope["method"], status, elapsed)
             return elapsed
 
+        gone = False
+
+        async def receive_watched() -> Message:
+            nonlocal gone, status
+            message = await receive()
+            if message["type"] == "http.disconnect" and not started:
+                gone, status = True, gone_status(scope)  # no answer can reach the client
+            return message
+
+        started = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
+            if gone:
+                return  # nobody to answer: the log keeps the status the closing gave
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), rid_header]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
@@ -75,7 +103,9 @@ class RequestContext:
             if length is not None and length > limit:
                 await send_413(send_with_id, limit, v2=v2)
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive_watched if length else receive, send_with_id)
+        except ClientGone:
+            status = gone_status(scope)
         finally:
             elapsed = observe()
             if log.isEnabledFor(logging.INFO):  # cached by logging: cheaper than the line
@@ -161,13 +191,14 @@ async def send_413(send: Any, limit: int, *, v2: bool = False) -> None:
 
 
 async def read_body(receive: Any, limit: int) -> bytes | None:
-    """The whole request body, or None when it exceeds ``limit`` bytes."""
+    """The whole request body, or None when it exceeds ``limit`` bytes; ClientGone when
+    the connection closes first."""
     chunks = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

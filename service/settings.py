@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(10.0, gt=0, le=300)
     """Longest a client may take to send a request's line and headers; then 408 and close."""
 
+    body_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    """Longest a request body may take after its head, plus one second per 64 KiB it
+    brings (a big upload at a fair rate gets the time it needs); then 408 and close."""
+
     max_header_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     """Largest request line plus headers; larger is a 431 and the connection is closed."""
 

@@ -19,6 +19,7 @@ import pytest
 from .server import ROOT, Server, start_server
 
 HEAD_TIMEOUT = 3.0
+BODY_TIMEOUT = 3.0
 MAX_TRAIN_BODY = 4 * 1024 * 1024
 ORIGIN = "https://dashboard.example"
 MB = 1024 * 1024
@@ -36,6 +37,7 @@ def guarded(seed_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "BACKPROP_API_TOKEN": "",
         "BACKPROP_CORS_ORIGINS": ORIGIN,
         "BACKPROP_HEADER_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
+        "BACKPROP_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         "BACKPROP_MAX_TRAIN_BODY_BYTES": str(MAX_TRAIN_BODY),
         "BACKPROP_TRAIN_QUEUE_SIZE": "2",
     }
@@ -422,3 +424,105 @@ def test_a_slow_client_is_closed_within_the_bound_and_others_are_served(
         assert isinstance(reply, bytes)
         assert reply == b"" or reply.startswith(b"HTTP/1.1 408"), reply
     assert "request head took over" in guarded.output()
+
+
+# -- slow bodies ------------------------------------------------------------------
+
+STALLED = {
+    "predict": b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 100\r\n\r\n{"instances"',
+    "v2 infer": b"POST /v2/models/iris-net/infer HTTP/1.1\r\nHost: x\r\n"
+    b'Content-Length: 100\r\n\r\n{"inputs":',
+    "backprop (a FastAPI route)": b"POST /backprop HTTP/1.1\r\nHost: x\r\n"
+    b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"x": [5',
+    "chunked train": b"POST /train HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b'Transfer-Encoding: chunked\r\n\r\n10\r\n{"activate"',
+}
+
+
+def _stall(port: int, request: bytes, outcome: dict[str, float | bytes]) -> None:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(request)
+        try:
+            outcome["reply"] = sock.recv(4096)
+        except ConnectionResetError:
+            outcome["reply"] = b""
+    outcome["closed_after"] = time.monotonic() - started
+
+
+def test_a_body_that_stops_coming_is_408_within_the_bound(guarded: Server) -> None:
+    port = int(guarded.url.rsplit(":", 1)[1])
+    outcomes: dict[str, dict[str, float | bytes]] = {name: {} for name in STALLED}
+    threads = [
+        threading.Thread(target=_stall, args=(port, STALLED[name], outcomes[name]))
+        for name in STALLED
+    ]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    while time.monotonic() - started < BODY_TIMEOUT:  # meanwhile others are served
+        assert guarded.post("/predict", json={"instances": [[5.0, 3.0]]}).status_code == 200
+    for thread in threads:
+        thread.join(60)
+    for name, outcome in outcomes.items():
+        assert BODY_TIMEOUT - 0.5 < float(outcome["closed_after"]) < BODY_TIMEOUT + 5, name
+        assert outcome["reply"].startswith(b"HTTP/1.1 408"), (name, outcome)  # type: ignore[union-attr]
+    log = guarded.wait_for_log("POST /train 408")
+    for line in ("POST /predict 408", "POST /v2/models/iris-net/infer 408", "POST /backprop 408"):
+        assert line in log  # the access line tells what the client got
+    assert "request body took over" in log
+
+
+def test_a_trickled_body_is_cut_and_a_fair_upload_is_not(guarded: Server) -> None:
+    port = int(guarded.url.rsplit(":", 1)[1])
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head + b"Content-Length: 40\r\n\r\n")
+        started, cut = time.monotonic(), None
+        for _ in range(40):  # a byte every 0.4 s: 16 s for the whole body
+            readable, _, _ = select.select([sock], [], [], 0.4)
+            if readable:
+                cut = time.monotonic() - started, sock.recv(4096)
+                break
+            sock.sendall(b" ")
+        assert cut is not None, "a trickled body was never cut"
+        assert cut[0] < BODY_TIMEOUT + 2 and cut[1].startswith(b"HTTP/1.1 408"), cut
+    # 1 MiB in 16 pieces over 4 s: longer than the timeout, but each 64 KiB buys a second
+    body = b'{"instances": [[5.0, 3.0]]}'.ljust(MB)
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body))
+        for k in range(16):
+            sock.sendall(body[k * MB // 16 : (k + 1) * MB // 16])
+            time.sleep(0.25)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200"), "a fair upload was cut"
+
+
+def test_a_client_that_leaves_mid_body_is_logged_as_gone(guarded: Server) -> None:
+    port = int(guarded.url.rsplit(":", 1)[1])
+    for path in (b"/predict", b"/backprop"):
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(
+                b"POST %s HTTP/1.1\r\nHost: x\r\nX-Request-ID: gone-%s\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{" % (path, path[1:])
+            )
+            time.sleep(0.3)
+    for path in ("predict", "backprop"):  # nginx's 499: no answer reached anyone
+        assert f"POST /{path} 499" in guarded.wait_for_log(f"id=gone-{path}")
+
+
+def test_sigterm_answers_a_body_still_due_503_without_a_traceback(
+    seed_store: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(seed_store, tmp_path / "models")
+    server = start_server(tmp_path / "models", tmp_path)
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(STALLED["predict"])
+        time.sleep(0.3)
+        assert server.stop() == 0, server.output()
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 503"), reply
+    output = server.output()
+    assert "POST /predict 503" in output
+    assert "Traceback" not in output and "Exception in ASGI" not in output, output
