@@ -171,14 +171,68 @@ def _finite(value: Any) -> Any:
     return value
 
 
+# An error echoes its rejected input only when it is small: a 100,000-row table with
+# one bad row must not come back whole (megabytes, and seconds to encode).
+ECHOED_VALUES = 64
+ECHOED_CHARACTERS = 256
+
+
+def _echoed(value: Any) -> Any:
+    """``value`` when small enough to quote back, else a short description of it."""
+    budget = [ECHOED_VALUES]
+
+    def small(v: Any) -> bool:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return False
+        if isinstance(v, str | bytes):
+            return len(v) <= ECHOED_CHARACTERS
+        if isinstance(v, dict):
+            return all(small(k) and small(x) for k, x in v.items())
+        if isinstance(v, list | tuple):
+            return all(small(x) for x in v)
+        return True
+
+    if small(value):
+        return value
+    if isinstance(value, list | tuple | dict):
+        return f"(not echoed: {type(value).__name__} of {len(value)} entries)"
+    return f"(not echoed: {type(value).__name__} of {len(value)} characters)"
+
+
+def _short(error: dict[str, Any]) -> dict[str, Any]:
+    return {**error, "input": _echoed(error["input"])} if "input" in error else error
+
+
 async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 list form, safe when the rejected input holds NaN or Infinity."""
+    """FastAPI's 422 list form, safe when the rejected input holds NaN or Infinity, and
+    short when it is large."""
     assert isinstance(exc, RequestValidationError)
     if is_v2_path(request.scope["path"]):  # the protocol knows 400, never 422
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(part) for part in first.get("loc", ()))
         return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"}, 400)
-    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    errors = [_short(error) for error in exc.errors()]
+    not_json = _not_json(request, errors)
+    if not_json is not None:
+        return JSONResponse({"detail": not_json}, status_code=415)
+    return JSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
+
+
+def _not_json(request: Request, errors: list[dict[str, Any]]) -> str | None:
+    """Why a body was refused whole when it came as something other than JSON (FastAPI
+    reads a JSON body only with a JSON Content-Type): the 415's message, or None."""
+    content_type = request.headers.get("content-type")
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
+        return None
+    if not any(
+        tuple(e.get("loc", ())) == ("body",) and type(e.get("input")) in (bytes, str)
+        for e in errors
+    ):
+        return None
+    given = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+    return f"the body must be JSON sent with Content-Type: application/json; it came with {given}"
 
 
 def install_error_handler(app: FastAPI) -> None:

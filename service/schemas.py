@@ -40,6 +40,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Unknown version or job",
         409: "Conflict with the resource's state",
         413: "Body over the size limit",
+        415: "Body not sent as JSON (Content-Type: application/json)",
         422: "Invalid parameters (the detail names each one)",
         429: "Training queue full (see Retry-After)",
         501: "Not implemented yet",

@@ -156,7 +156,7 @@ def _descent(network: Network, body: BackpropRequest) -> dict[str, Any]:
                 "text/vnd.graphviz": {"schema": {"type": "string"}},
             },
         },
-        **error_responses(422),
+        **error_responses(415, 422),
     },
 )
 async def backprop_custom(

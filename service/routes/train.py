@@ -6,11 +6,11 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import orjson
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from model.train import TrainConfig
@@ -73,20 +73,22 @@ def _job(store: ModelStore, job_id: str) -> JobRecord:
     dependencies=[TokenDep],
     responses={
         201: {"model": Job, "description": "Finished (with ?wait=true)"},
-        **error_responses(401, 403, 413, 429),
+        **error_responses(401, 403, 413, 415, 429),
     },
 )
 async def create_job(
-    body: TrainRequest,
     request: Request,
     response: Response,
     store: StoreDep,
     runner: RunnerDep,
     cache: CacheDep,
     settings: SettingsDep,
+    body: Annotated[TrainRequest | None, Body()] = None,
     wait: bool = Query(False, description="Wait for the job to finish (up to a bound)"),
 ) -> dict[str, Any]:
-    """(token) Queue a training job; 202 with its status URL, or 201 when waited for."""
+    """(token) Queue a training job; 202 with its status URL, or 201 when waited for.
+    No body (or ``{}``) is the default job: every field is optional."""
+    body = body or TrainRequest()
     config = job_config(body, settings.max_train_epochs)
     data = None if body.data is None else orjson.dumps(body.data.model_dump())
     job_id = new_id("job-")

@@ -92,6 +92,39 @@ def test_bad_tables_are_422(server: Server, data: dict[str, Any]) -> None:
     assert all(error["loc"][:2] == ["body", "data"] for error in response.json()["detail"])
 
 
+def test_no_body_is_the_default_job(server: Server) -> None:
+    """Every field is optional: ``curl -X POST /train`` queues the default model's job."""
+    response = server.post("/train", headers=server.auth)
+    assert response.status_code == 202, response.text
+    default = server.post("/train", headers=server.auth, json={})
+    assert response.json()["config"] == default.json()["config"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_a_415_that_says_so(
+    server: Server, content_type: str | None
+) -> None:
+    """FastAPI reads a body as JSON only with a JSON Content-Type (``curl -d`` sends a
+    form's): the answer says what to send instead of "not a valid dictionary"."""
+    headers = {**server.auth, **({"content-type": content_type} if content_type else {})}
+    for path in ("/train", "/backprop"):
+        response = server.post(path, headers=headers, content=b'{"max_epochs": 5}')
+        assert response.status_code == 415, response.text
+        assert "Content-Type: application/json" in response.json()["detail"]
+
+
+def test_a_bad_row_in_a_large_table_is_not_echoed_whole(server: Server) -> None:
+    rows = [[float(i), 1.0] for i in range(20_000)] + [[1.0]]  # the last row is short
+    labels = ["x", "y"] * 10_000 + ["x"]
+    data = {"feature_names": ["a", "b"], "rows": rows, "labels": labels}
+    response = server.post("/train", headers=server.auth, json={"data": data})
+    assert response.status_code == 422, response.text[:500]
+    assert len(response.content) < 4096, len(response.content)
+    assert "data.rows[20000] has 1 values" in response.text
+    small = server.post("/train", headers=server.auth, json={"hidden_units": "three"})
+    assert small.json()["detail"][0]["input"] == "three"  # a small input is still quoted
+
+
 def test_nonfinite_table_values_are_422(server: Server) -> None:
     body = b'{"data": {"feature_names": ["a"], "rows": [[1.0], [NaN]], "labels": ["x", "y"]}}'
     response = server.post(
