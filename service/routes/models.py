@@ -28,7 +28,7 @@ def _metadata(record: VersionRecord, active: str | None) -> dict[str, Any]:
 def _record(store: ModelStore, version: str) -> VersionRecord:
     record = store.record(version)
     if record is None:
-        raise ModelNotFound(f"no version {version!r} in the model store {store.root}")
+        raise ModelNotFound(f"no version {version!r} in the model store")
     return record
 
 
