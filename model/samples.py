@@ -39,7 +39,7 @@ def label_index(label: str | int | float, classes: list[str]) -> int:
         digits = label.strip().lstrip("+")
         if label in classes:
             index = classes.index(label)
-        elif digits.isdigit() and len(digits) <= MAX_INDEX_DIGITS:
+        elif digits.isascii() and digits.isdigit() and len(digits) <= MAX_INDEX_DIGITS:
             index = int(digits)
     elif isinstance(label, int) and not isinstance(label, bool):
         index = label  # of any size: never converted to a float, which could overflow

@@ -139,8 +139,8 @@ def trace_backprop(
     X_raw = parse_sample(x, features)
     index = label_index(label, classes)
     T = target_row(index, network)
-    X = clf.network_input(X_raw) if clf is not None else X_raw
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # an overflow is refused below, not warned on stderr
+        X = clf.network_input(X_raw) if clf is not None else X_raw
         trace = _trace(network.copy(), X_raw, X, T, classes[index], learning_rate, epsilon, clf)
     if not _finite(trace):
         raise ValueError(

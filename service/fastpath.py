@@ -42,8 +42,8 @@ def query_version(query_string: bytes) -> str | None:
     """The ``version=`` of a query string; None when absent."""
     if not query_string:
         return None
-    values = parse_qs(query_string.decode("latin-1")).get("version")
-    return values[-1] if values and values[-1] else None  # an empty version= is unset
+    values = parse_qs(query_string.decode("latin-1"), keep_blank_values=True).get("version")
+    return values[-1] if values and values[-1] else None  # the last one; empty is unset
 
 
 async def predict_answer(state: Any, body: bytes, version: str | None) -> tuple[int, bytes]:

@@ -42,7 +42,10 @@ _TRACE: dict[int | str, dict[str, Any]] = {
 }
 
 _RESERVED = frozenset({"x", "label", "version", "weights", "format", "learning_rate"})
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_INTEGER = re.compile(r"^[+-]?\d+$", re.ASCII)
+# A query value read as a number: plain decimal notation (no "1_0", no other scripts'
+# digits, which Python's float() would take).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 MAX_TRACE_PARAMETERS = 10_000
 
 
@@ -60,10 +63,10 @@ def _named_sample(request: Request, features: tuple[str, ...]) -> list[float] | 
         raise InvalidInput(
             ["query"], f"name exactly the features {list(features)}; got {sorted(named)}"
         )
-    try:
-        return [float(named[name]) for name in features]
-    except ValueError:
-        raise InvalidInput(["query"], "every feature value must be a number") from None
+    values = [named[name].strip() for name in features]
+    if not all(_NUMBER.fullmatch(value) for value in values):
+        raise InvalidInput(["query"], "every feature value must be a number, such as 5.1 or -2e-3")
+    return [float(value) for value in values]
 
 
 def _answer(trace: dict[str, Any], version: str, fmt: str) -> Response:

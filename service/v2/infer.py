@@ -123,12 +123,12 @@ def _plain_row_answer(
 def _length(value: bytes | None) -> int | None:
     if value is None:
         return None
-    try:
-        return int(value)
-    except ValueError:
+    digits = value.strip()
+    if not digits.isdigit():  # ASCII digits only: int() would also take "+1", "1_0", " 1"
         raise BadRequest(
             f"Inference-Header-Content-Length must be a byte count, got {value.decode('latin-1')!r}"
-        ) from None
+        )
+    return int(digits)
 
 
 def _decoded(body: bytes, encoding: bytes | None, limit: int) -> bytes:

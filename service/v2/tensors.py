@@ -286,11 +286,10 @@ def _binary_row_plan(
     body: bytes, header_length: bytes, features: tuple[str, ...], max_rows: int
 ) -> _BinaryRowPlan | None:
     """The plan of a one-row binary request's header (kept as the last one), or None."""
-    try:
-        split = int(header_length)
-    except ValueError:
+    if not header_length.isdigit():  # the general path words the 400
         return None
-    if not 0 <= split <= min(len(body), _CACHED_HEADER_BYTES):
+    split = int(header_length)
+    if not split <= min(len(body), _CACHED_HEADER_BYTES):
         return None
     header = body[:split]
     if _may_name_an_id(header):  # an id: one per call

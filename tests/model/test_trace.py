@@ -138,6 +138,17 @@ def test_huge_inputs_give_a_finite_json_trace(default_model: Classifier) -> None
             assert trace["loss"] >= 0
 
 
+def test_inputs_that_overflow_standardisation_are_refused_without_a_warning(
+    default_model: Classifier,
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarning would go to stderr
+        with pytest.raises(ValueError, match="overflow float64"):
+            trace_backprop(default_model, [1.7e308, -1.7e308], 1)
+
+
 def test_overflowing_values_are_a_value_error() -> None:
     net = Network.from_spec(
         [

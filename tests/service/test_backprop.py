@@ -153,6 +153,9 @@ def test_posted_weights_give_the_same_trace(server: Server) -> None:
         "weights=lecture&x=5&x=3&label=" + "9" * 309,  # past float64 as a number
         "weights=lecture&x=5&x=3&label=" + "9" * 4301,  # past int()'s digits
         "x=5&x=3&label=" + "9" * 5000,  # and on a stored model
+        "weights=lecture&x=5&x=3&label=\u0661",  # ARABIC-INDIC DIGIT ONE: not an index
+        "sepal_length=1_0&sepal_width=3&label=1",  # float() would read 10
+        "sepal_length=\u0665&sepal_width=3&label=1",
     ],
 )
 def test_bad_queries_are_422(server: Server, query: str) -> None:

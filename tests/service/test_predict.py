@@ -120,6 +120,11 @@ def test_stored_version_answers_by_id(server: Server) -> None:
     )
     assert response.status_code == 200
     assert response.json()["model_version"] == version
+    # the last version= counts, as for every other route; an empty one is unset
+    last = server.post(f"/predict?version=v-nope&version={version}", json={"instances": [[5, 3]]})
+    assert last.status_code == 200
+    unset = server.post("/predict?version=v-nope&version=", json={"instances": [[5, 3]]})
+    assert unset.status_code == 200 and unset.json()["model_version"] == version
 
 
 def test_small_limits_come_from_settings(tmp_path: Path, seed_store: Path) -> None:

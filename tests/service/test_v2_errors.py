@@ -156,8 +156,11 @@ BINARY_ROW, BINARY_ROW_SPLIT = binary_request(ROW)
         ((BINARY_ROW + b"\0", BINARY_ROW_SPLIT), "9 bytes follow"),
         ((request() + b"\0\0\0\0", str(len(request()))), "no input has binary_data_size"),
         ((request(), "10000"), "the body has"),
-        ((request(), "-1"), "the body has"),
+        ((request(), "-1"), "must be a byte count"),
         ((request(), "twelve"), "must be a byte count"),
+        # what int() takes but a byte count is not written as
+        ((BINARY_ROW, "+" + BINARY_ROW_SPLIT), "must be a byte count"),
+        ((BINARY_ROW, BINARY_ROW_SPLIT[0] + "_" + BINARY_ROW_SPLIT[1:]), "must be a byte count"),
     ],
 )
 def test_bad_binary_requests_are_400(server: Server, wire: tuple[bytes, str], needle: str) -> None:
