@@ -31,7 +31,13 @@ from .middleware import (
     valid_request_id,
 )
 from .store import is_valid_version
-from .v2.infer import HEADER_LENGTH, INFER_ROUTE, VERSIONED_INFER_ROUTE, infer_answer
+from .v2.infer import (
+    HEADER_LENGTH,
+    INFER_ROUTE,
+    VERSIONED_INFER_ROUTE,
+    compressed,
+    infer_answer,
+)
 
 log = logging.getLogger(ACCESS_LOGGER)
 _JSON = (b"content-type", b"application/json")
@@ -73,7 +79,7 @@ async def serve_fast(
     route = PREDICT_ROUTE if target is None else INFER_ROUTE
     if target is not None and target[1] is not None:
         route = VERSIONED_INFER_ROUTE
-    request_id = length = header_length = encoding = None
+    request_id = length = header_length = encoding = accept = None
     for name, value in scope["headers"]:
         if name == b"content-length":
             length = value
@@ -84,6 +90,8 @@ async def serve_fast(
             header_length = value
         elif name == b"content-encoding":
             encoding = value
+        elif name == b"accept-encoding":
+            accept = value
     if request_id is None:
         request_id = new_request_id()
     status = 500
@@ -105,6 +113,8 @@ async def serve_fast(
             status, headers, answer = await infer_answer(
                 state, target[0], target[1], body, header_length, encoding
             )
+            if accept is not None:
+                answer = compressed(headers, answer, accept)
             headers.append((b"content-length", str(len(answer)).encode()))
         headers.append((b"x-request-id", request_id))
         await send({"type": "http.response.start", "status": status, "headers": headers})

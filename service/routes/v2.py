@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from ..deps import CacheDep, SettingsDep, StoreDep
 from ..schemas import inline_schema
-from ..v2.infer import infer_answer
+from ..v2.infer import compressed, infer_answer
 from ..v2.metadata import model_metadata, servable_versions, served_model, server_metadata
 from ..v2.schemas import (
     ErrorResponse,
@@ -152,5 +152,8 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         length.encode("latin-1") if length is not None else None,
         encoding.encode("latin-1") if encoding is not None else None,
     )
+    accept = request.headers.get("accept-encoding")
+    if accept is not None:
+        body = compressed(headers, body, accept.encode("latin-1"))
     raw = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
     return Response(body, status_code=status, headers=raw)

@@ -131,6 +131,42 @@ def _length(value: bytes | None) -> int | None:
     return int(digits)
 
 
+# Answers of at least this many bytes are compressed when the client asks (as Triton
+# does, for tritonclient's response_compression_algorithm); smaller ones would grow.
+COMPRESS_FROM_BYTES = 512
+_COMPRESSION_LEVEL = 1  # numbers in JSON shrink about as well at 1 as at 6, in a third the time
+
+
+def compressed(headers: Headers, answer: bytes, accept: bytes | None) -> bytes:
+    """``answer`` in the first coding ``accept`` (Accept-Encoding) allows of gzip and
+    deflate, its header added to ``headers``; unchanged when none or small."""
+    if accept is None or len(answer) < COMPRESS_FROM_BYTES:
+        return answer
+    coding = _accepted(accept)
+    if coding is None:
+        return answer
+    packer = zlib.compressobj(_COMPRESSION_LEVEL, zlib.DEFLATED, _WBITS[coding])
+    headers += [(b"content-encoding", coding), (b"vary", b"accept-encoding")]
+    return packer.compress(answer) + packer.flush()
+
+
+def _accepted(accept: bytes) -> bytes | None:
+    """gzip or deflate when Accept-Encoding allows it (gzip first), else None."""
+    allowed, refused = set(), set()
+    for item in accept.lower().split(b","):
+        coding, _, params = item.partition(b";")
+        q = params.strip()
+        try:
+            wanted = not q.startswith(b"q=") or float(q[2:]) > 0
+        except ValueError:
+            wanted = False
+        (allowed if wanted else refused).add(coding.strip())
+    for coding in (b"gzip", b"deflate"):
+        if coding in allowed or (b"*" in allowed and coding not in refused):
+            return coding
+    return None
+
+
 def _decoded(body: bytes, encoding: bytes | None, limit: int) -> bytes:
     """The body after its Content-Encoding (gzip or deflate), inflated to at most ``limit``."""
     coding = (encoding or b"identity").strip().lower()

@@ -140,6 +140,65 @@ def test_tritonclient_compressed_requests_and_one_requested_output(server: Serve
     client.close()
 
 
+@pytest.mark.parametrize("binary", [False, True])
+def test_answers_are_compressed_when_the_client_asks(server: Server, binary: bool) -> None:
+    X = iris_rows(server.get("/model").json()["features"])
+    expected = predicted(server, X)
+    client = client_of(server)
+    for algorithm in ("gzip", "deflate"):  # tritonclient decodes what the server says
+        result = client.infer(
+            MODEL,
+            [features_input(X, binary=binary)],
+            outputs=[
+                triton.InferRequestedOutput(n, binary_data=binary)
+                for n in ("probabilities", "label")
+            ],
+            response_compression_algorithm=algorithm,
+        )
+        np.testing.assert_array_equal(result.as_numpy("probabilities"), expected["probabilities"])
+        labels = result.as_numpy("label")
+        assert [v.decode() if isinstance(v, bytes) else v for v in labels] == expected["labels"]
+    client.close()
+    body = orjson.dumps(
+        {
+            "inputs": [
+                {"name": "features", "shape": list(X.shape), "datatype": "FP64", "data": X.tolist()}
+            ]
+        }
+    )
+    plain = httpx.post(
+        server.url + f"/v2/models/{MODEL}/infer",
+        content=body,
+        headers={"Accept-Encoding": "identity"},
+    )
+    assert "content-encoding" not in plain.headers
+    for accept, coding in (
+        ("gzip", "gzip"),
+        ("br, deflate", "deflate"),
+        ("gzip;q=0, *", "deflate"),
+        ("gzip;q=0", None),
+        ("br", None),
+    ):
+        with httpx.Client() as raw:  # httpx inflates gzip and deflate itself
+            answer = raw.post(
+                server.url + f"/v2/models/{MODEL}/infer",
+                content=body,
+                headers={"Accept-Encoding": accept},
+            )
+        assert answer.status_code == 200
+        assert answer.headers.get("content-encoding") == coding, accept
+        assert answer.content == plain.content, accept
+    one_row = orjson.dumps(
+        {"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP64", "data": [5, 3]}]}
+    )
+    small = httpx.post(
+        server.url + f"/v2/models/{MODEL}/infer",
+        content=one_row,
+        headers={"Accept-Encoding": "gzip"},
+    )
+    assert "content-encoding" not in small.headers  # a few hundred bytes would only grow
+
+
 def test_json_data_flat_nested_fp64_and_no_content_type(server: Server) -> None:
     X = iris_rows(server.get("/model").json()["features"])[:4]
     expected = predicted(server, X)
