@@ -152,7 +152,8 @@ def compressed(headers: Headers, answer: bytes, accept: bytes | None) -> bytes:
 
 def _accepted(accept: bytes) -> bytes | None:
     """gzip or deflate when Accept-Encoding allows it (gzip first), else None."""
-    allowed, refused = set(), set()
+    allowed: set[bytes] = set()
+    refused: set[bytes] = set()
     for item in accept.lower().split(b","):
         coding, _, params = item.partition(b";")
         q = params.strip()
