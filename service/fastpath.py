@@ -35,7 +35,6 @@ from .v2.infer import (
     HEADER_LENGTH,
     INFER_ROUTE,
     VERSIONED_INFER_ROUTE,
-    compressed,
     infer_answer,
 )
 
@@ -111,10 +110,8 @@ async def serve_fast(
             headers = [_JSON, (b"content-length", str(len(answer)).encode())]
         else:
             status, headers, answer = await infer_answer(
-                state, target[0], target[1], body, header_length, encoding
+                state, target[0], target[1], body, header_length, encoding, accept
             )
-            if accept is not None:
-                answer = compressed(headers, answer, accept)
             headers.append((b"content-length", str(len(answer)).encode()))
         headers.append((b"x-request-id", request_id))
         await send({"type": "http.response.start", "status": status, "headers": headers})

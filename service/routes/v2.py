@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from ..deps import CacheDep, SettingsDep, StoreDep
 from ..schemas import inline_schema
-from ..v2.infer import compressed, infer_answer
+from ..v2.infer import infer_answer
 from ..v2.metadata import model_metadata, servable_versions, served_model, server_metadata
 from ..v2.schemas import (
     ErrorResponse,
@@ -142,18 +142,18 @@ async def infer_version(model_name: str, model_version: str, request: Request) -
 
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
-    length = request.headers.get("inference-header-content-length")
-    encoding = request.headers.get("content-encoding")
+    def raw_header(header: str) -> bytes | None:
+        value = request.headers.get(header)
+        return value.encode("latin-1") if value is not None else None
+
     status, headers, body = await infer_answer(
         request.app.state,
         name,
         version,
         await request.body(),
-        length.encode("latin-1") if length is not None else None,
-        encoding.encode("latin-1") if encoding is not None else None,
+        raw_header("inference-header-content-length"),
+        raw_header("content-encoding"),
+        raw_header("accept-encoding"),
     )
-    accept = request.headers.get("accept-encoding")
-    if accept is not None:
-        body = compressed(headers, body, accept.encode("latin-1"))
     raw = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
     return Response(body, status_code=status, headers=raw)

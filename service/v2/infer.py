@@ -56,8 +56,24 @@ async def infer_answer(
     body: bytes,
     header_length: bytes | None,
     encoding: bytes | None,
+    accept: bytes | None = None,
 ) -> tuple[int, Headers, bytes]:
-    """Status, headers and body of a V2 inference call."""
+    """Status, headers and body of a V2 inference call; ``accept`` is the request's
+    Accept-Encoding (see ``compressed``)."""
+    status, headers, answer = await _answer(state, name, version, body, header_length, encoding)
+    if accept is not None:
+        answer = compressed(headers, answer, accept)
+    return status, headers, answer
+
+
+async def _answer(
+    state: Any,
+    name: str,
+    version: str | None,
+    body: bytes,
+    header_length: bytes | None,
+    encoding: bytes | None,
+) -> tuple[int, Headers, bytes]:
     settings = state.settings
     active = state.cache.active
     if version is None and active is not None and name == settings.model_name:
@@ -124,7 +140,7 @@ def _length(value: bytes | None) -> int | None:
     if value is None:
         return None
     digits = value.strip()
-    if not digits.isdigit():  # ASCII digits only: int() would also take "+1", "1_0", " 1"
+    if not digits.isdigit():  # ASCII digits only: int() would also take "+1" and "1_0"
         raise BadRequest(
             f"Inference-Header-Content-Length must be a byte count, got {value.decode('latin-1')!r}"
         )
